@@ -1,0 +1,72 @@
+//! WaitGroup and shutdown primitives that make the classic bugs impossible to
+//! write instead of merely documented.
+//!
+//! * [`WaitGroup`] counts live [`Token`]s; [`wait`](WaitGroup::wait) returns
+//!   when none is left. There is no `done()` to call once too often, and no
+//!   way to mint a token while someone waits.
+//! * [`Shutdown`] is a one-shot latch on the same counting core: once
+//!   triggered it refuses new [`Guard`]s, tells every holder, drains, and
+//!   names the stragglers when a deadline passes.
+//!
+//! Every interleaving of both is model-checked with [loom]: enable the `loom`
+//! feature and build with `--cfg loom`, and your own loom models explore
+//! ours too.
+//!
+//! # Quick start
+//!
+//! ```
+//! use std::time::Duration;
+//! use quiescent::{Shutdown, WaitGroup};
+//!
+//! // Fan out, then wait for every worker.
+//! let mut wg = WaitGroup::new();
+//! for _ in 0..4 {
+//!     wg.spawn(|| { /* work */ });
+//! }
+//! wg.wait();
+//!
+//! // A service that stops on request and reports who did not.
+//! let shutdown = Shutdown::new();
+//! for id in 0..3 {
+//!     let guard = shutdown.guard_named(format!("worker-{id}")).unwrap();
+//!     std::thread::spawn(move || {
+//!         guard.wait_triggered(); // ... serve until told to stop
+//!         drop(guard);
+//!     });
+//! }
+//! let report = shutdown.shutdown_timeout(Duration::from_secs(5)).unwrap();
+//! assert_eq!(report.panicked, 0);
+//! ```
+//!
+//! # Blocking and async
+//!
+//! Blocking methods keep the std names (`wait`, `wait_timeout`); their async
+//! twins end in `_async` and return the named futures in [`futures`]. The
+//! futures need no particular runtime.
+//!
+//! # Features
+//!
+//! * `loom`: with `--cfg loom`, every atomic, lock and event goes through loom.
+//! * `signal`: [`Shutdown::trigger_on_signals`] (SIGINT/SIGTERM).
+//! * `tracing`: events on trigger, drain and stragglers.
+//!
+//! [loom]: https://docs.rs/loom
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+mod hold;
+mod report;
+mod shutdown;
+mod state;
+mod sync;
+mod wait_group;
+
+pub use report::{Report, ShutdownStarted, Straggler, Stragglers, Timeout};
+pub use shutdown::{Guard, Shutdown};
+pub use wait_group::{Token, WaitGroup};
+
+/// The named futures returned by the `_async` methods.
+pub mod futures {
+    pub use crate::shutdown::{Drained, Triggered};
+    pub use crate::wait_group::Wait;
+}

@@ -1,0 +1,271 @@
+//! What waits return: `Report`, `Stragglers`, `Timeout`, `ShutdownStarted`,
+//! and the registry of named guards that `Stragglers` is built from.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::error::Error;
+use std::fmt;
+use std::panic::Location;
+use std::time::{Duration, Instant};
+
+/// The outcome of a completed drain.
+///
+/// ```
+/// let shutdown = quiescent::Shutdown::new();
+/// shutdown.trigger_with_reason("deploy");
+/// let report = shutdown.wait_drained();
+/// assert_eq!(report.panicked, 0);
+/// assert_eq!(report.reason.as_deref(), Some("deploy"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Report {
+    /// Guards of the latch (or its subtree) dropped while their thread was
+    /// panicking, since creation.
+    pub panicked: usize,
+    /// Time from the trigger to the moment the drain was observed complete.
+    pub elapsed: Duration,
+    /// The reason given to [`trigger_with_reason`](crate::Shutdown::trigger_with_reason).
+    pub reason: Option<Cow<'static, str>>,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "drained {:.1?} after shutdown", self.elapsed)?;
+        if let Some(reason) = &self.reason {
+            write!(f, " ({reason})")?;
+        }
+        if self.panicked > 0 {
+            write!(
+                f,
+                "; {} guard(s) were dropped by a panicking thread",
+                self.panicked
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// A named guard still alive when a bounded drain gave up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Straggler {
+    /// The name given to [`guard_named`](crate::Shutdown::guard_named).
+    pub name: String,
+    /// Where the guard was made.
+    pub site: &'static Location<'static>,
+    /// How long it had been held when the drain gave up.
+    pub held: Duration,
+}
+
+/// A bounded drain timed out: who is still holding on.
+///
+/// Its `Display` names every named straggler with where it was made and how
+/// long it has been held:
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let shutdown = quiescent::Shutdown::new();
+/// let _stuck = shutdown.guard_named("ws-reader").unwrap();
+/// let err = shutdown.shutdown_timeout(Duration::from_millis(10)).unwrap_err();
+/// assert_eq!(err.remaining, 1);
+/// assert_eq!(err.names, ["ws-reader"]);
+/// let text = err.to_string();
+/// assert!(text.starts_with("1 guard still held"), "{text}");
+/// assert!(text.contains("\"ws-reader\" (src/report.rs:"), "{text}");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stragglers {
+    /// Guards (named or not) still alive in the latch's subtree.
+    pub remaining: usize,
+    /// Names of the named guards still alive, oldest first.
+    pub names: Vec<String>,
+    /// Guards of the subtree dropped while their thread was panicking.
+    pub panicked: usize,
+    /// The trigger's reason, if one was given.
+    pub reason: Option<Cow<'static, str>>,
+    /// Time from the trigger to the moment the drain gave up.
+    pub elapsed: Duration,
+    /// The named stragglers in detail, in the order of `names`.
+    pub held: Vec<Straggler>,
+}
+
+impl fmt::Display for Stragglers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plural = if self.remaining == 1 {
+            "guard"
+        } else {
+            "guards"
+        };
+        write!(
+            f,
+            "{} {plural} still held {:.1}s after shutdown",
+            self.remaining,
+            self.elapsed.as_secs_f64()
+        )?;
+        if let Some(reason) = &self.reason {
+            write!(f, " ({reason})")?;
+        }
+        for (i, s) in self.held.iter().enumerate() {
+            let sep = if i == 0 { ": " } else { ", " };
+            write!(
+                f,
+                "{sep}{:?} ({}:{}, held {:.1}s)",
+                s.name,
+                s.site.file(),
+                s.site.line(),
+                s.held.as_secs_f64()
+            )?;
+        }
+        let unnamed = self.remaining.saturating_sub(self.held.len());
+        if unnamed > 0 && !self.held.is_empty() {
+            write!(f, ", and {unnamed} unnamed")?;
+        }
+        if self.panicked > 0 {
+            write!(f, "; {} dropped by a panicking thread", self.panicked)?;
+        }
+        Ok(())
+    }
+}
+
+impl Error for Stragglers {}
+
+/// A bounded [`WaitGroup`](crate::WaitGroup) wait timed out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Timeout {
+    /// Tokens still alive when time ran out.
+    pub remaining: usize,
+}
+
+impl fmt::Display for Timeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plural = if self.remaining == 1 {
+            "token"
+        } else {
+            "tokens"
+        };
+        write!(f, "timed out with {} {plural} still alive", self.remaining)
+    }
+}
+
+impl Error for Timeout {}
+
+/// [`Shutdown::guard`](crate::Shutdown::guard) (or `child`, or `spawn`) was
+/// refused: the latch has been triggered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShutdownStarted;
+
+impl fmt::Display for ShutdownStarted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("shutdown has started: no new work is admitted")
+    }
+}
+
+impl Error for ShutdownStarted {}
+
+/// One named guard's registration.
+#[derive(Debug)]
+struct Entry {
+    name: Cow<'static, str>,
+    site: &'static Location<'static>,
+    since: Instant,
+}
+
+/// The named guards alive on one latch, in creation order. Unnamed guards
+/// never come here.
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    next: u64,
+    entries: BTreeMap<u64, Entry>,
+}
+
+impl Registry {
+    pub(crate) fn insert(
+        &mut self,
+        name: Cow<'static, str>,
+        site: &'static Location<'static>,
+    ) -> u64 {
+        let id = self.next;
+        self.next += 1;
+        self.entries.insert(
+            id,
+            Entry {
+                name,
+                site,
+                since: Instant::now(),
+            },
+        );
+        id
+    }
+
+    pub(crate) fn remove(&mut self, id: u64) {
+        self.entries.remove(&id);
+    }
+
+    /// Appends the live entries, aged as of `now`.
+    pub(crate) fn snapshot_into(&self, now: Instant, out: &mut Vec<(Instant, Straggler)>) {
+        out.extend(self.entries.values().map(|e| {
+            (
+                e.since,
+                Straggler {
+                    name: e.name.to_string(),
+                    site: e.site,
+                    held: now.saturating_duration_since(e.since),
+                },
+            )
+        }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn straggler(name: &str, secs: f64, site: &'static Location<'static>) -> Straggler {
+        Straggler {
+            name: name.into(),
+            site,
+            held: Duration::from_secs_f64(secs),
+        }
+    }
+
+    #[test]
+    fn stragglers_display_names_site_and_age() {
+        let site = Location::caller();
+        let s = Stragglers {
+            remaining: 3,
+            names: vec!["ws-reader".into(), "hub".into()],
+            panicked: 1,
+            reason: Some("SIGTERM".into()),
+            elapsed: Duration::from_millis(5_000),
+            held: vec![
+                straggler("ws-reader", 12.34, site),
+                straggler("hub", 0.5, site),
+            ],
+        };
+        let text = s.to_string();
+        let line = site.line();
+        assert_eq!(
+            text,
+            format!(
+                "3 guards still held 5.0s after shutdown (SIGTERM): \
+                 \"ws-reader\" (src/report.rs:{line}, held 12.3s), \
+                 \"hub\" (src/report.rs:{line}, held 0.5s), and 1 unnamed; \
+                 1 dropped by a panicking thread"
+            )
+        );
+    }
+
+    #[test]
+    fn error_messages_say_what_happened() {
+        assert_eq!(
+            Timeout { remaining: 1 }.to_string(),
+            "timed out with 1 token still alive"
+        );
+        assert_eq!(
+            ShutdownStarted.to_string(),
+            "shutdown has started: no new work is admitted"
+        );
+    }
+}

@@ -1,0 +1,741 @@
+//! `Shutdown`, `Guard`, the `Triggered`/`Drained` futures and child latches.
+//!
+//! Two structures, so that nothing owns itself:
+//! * `Latch`: the counting core plus a strong link to the parent latch
+//!   (every guard of a child also counts on each ancestor). Guards point here.
+//! * `Tree`: a latch plus strong links to the child trees, so a trigger
+//!   cascades down. `Shutdown` handles point here.
+//!
+//! Latches link upwards and trees downwards, so there is no cycle; dead
+//! children (no handle, guard, future or live descendant) are pruned from
+//! the list whenever it is walked or grows.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::panic::Location;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::hold::{Hold, Node};
+use crate::report::{Registry, Report, ShutdownStarted, Stragglers};
+use crate::state::{Core, Until, Waiting};
+use crate::sync::{Arc, Mutex};
+
+/// When and why a latch was triggered. Written once, under the lock, by the
+/// elected trigger.
+#[derive(Debug, Default)]
+struct Meta {
+    triggered_at: Option<Instant>,
+    reason: Option<Cow<'static, str>>,
+    drain_reported: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct Latch {
+    core: Core,
+    parent: Option<Arc<Latch>>,
+    meta: Mutex<Meta>,
+    registry: Mutex<Registry>,
+}
+
+impl Node for Latch {
+    fn core(&self) -> &Core {
+        &self.core
+    }
+
+    fn parent(&self) -> Option<&Arc<Self>> {
+        self.parent.as_ref()
+    }
+}
+
+impl Latch {
+    fn new(parent: Option<Arc<Latch>>) -> Self {
+        Self {
+            core: Core::new(false),
+            parent,
+            meta: Mutex::new(Meta::default()),
+            registry: Mutex::new(Registry::default()),
+        }
+    }
+
+    /// Elects the trigger: the first caller records time and reason, then
+    /// closes the core, all under the lock, so a reader that sees `CLOSED`
+    /// (Acquire) also sees them.
+    fn close(&self, reason: Option<Cow<'static, str>>) -> bool {
+        let mut meta = self.meta.lock();
+        if meta.triggered_at.is_some() {
+            return false;
+        }
+        meta.triggered_at = Some(Instant::now());
+        meta.reason = reason;
+        let first = self.core.close();
+        debug_assert!(first, "CLOSED set outside Latch::close");
+        true
+    }
+
+    fn is_triggered(&self) -> bool {
+        self.core.snapshot().is_closed()
+    }
+
+    fn reason(&self) -> Option<Cow<'static, str>> {
+        self.meta.lock().reason.clone()
+    }
+
+    fn since_trigger(&self, now: Instant) -> Duration {
+        self.meta
+            .lock()
+            .triggered_at
+            .map_or(Duration::ZERO, |at| now.saturating_duration_since(at))
+    }
+
+    /// The report of a completed drain.
+    fn report(&self) -> Report {
+        let now = Instant::now();
+        let mut meta = self.meta.lock();
+        let report = Report {
+            panicked: self.core.panicked(),
+            elapsed: meta
+                .triggered_at
+                .map_or(Duration::ZERO, |at| now.saturating_duration_since(at)),
+            reason: meta.reason.clone(),
+        };
+        if !std::mem::replace(&mut meta.drain_reported, true) {
+            drop(meta);
+            trace_drained(&report);
+        }
+        report
+    }
+
+    fn wait_triggered(&self, deadline: Option<Instant>) -> bool {
+        self.core.wait(Until::Closed, deadline)
+    }
+}
+
+#[derive(Debug)]
+struct Tree {
+    latch: Arc<Latch>,
+    children: Mutex<Vec<Arc<Tree>>>,
+}
+
+impl Tree {
+    fn new(parent: Option<Arc<Latch>>) -> Self {
+        Self {
+            latch: Arc::new(Latch::new(parent)),
+            children: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Triggers this latch and, whoever won, cascades to every descendant, so
+    /// that once any `trigger` call returns the whole subtree is closed.
+    fn trigger(&self, reason: Option<Cow<'static, str>>) -> bool {
+        let first = self.latch.close(reason);
+        if first {
+            trace_trigger(&self.latch);
+        }
+        let children = self.live_children();
+        if !children.is_empty() {
+            let reason = self.latch.reason();
+            for child in children {
+                child.trigger(reason.clone());
+            }
+        }
+        first
+    }
+
+    /// The children still worth reaching, after pruning the dead ones.
+    fn live_children(&self) -> Vec<Arc<Tree>> {
+        let mut children = self.children.lock();
+        prune(&mut children);
+        children.clone()
+    }
+
+    /// Collects the named guards alive in this subtree.
+    fn stragglers(&self, now: Instant, out: &mut Vec<(Instant, crate::report::Straggler)>) {
+        self.latch.registry.lock().snapshot_into(now, out);
+        for child in self.live_children() {
+            child.stragglers(now, out);
+        }
+    }
+}
+
+/// Drops the children nobody can reach any more: no handle (the list's is the
+/// only `Tree` reference) and no guard, future or child latch (the tree's is
+/// the only `Latch` reference). Neither count can grow again without one of
+/// those, so the decision is final.
+fn prune(children: &mut Vec<Arc<Tree>>) {
+    children.retain(|child| {
+        prune(&mut child.children.lock());
+        Arc::strong_count(child) > 1 || Arc::strong_count(&child.latch) > 1
+    });
+}
+
+/// A one-shot shutdown latch shared by every component of a program.
+///
+/// Work is admitted with [`guard`](Self::guard) until the latch is
+/// [triggered](Self::trigger); after that, admission is refused, every holder
+/// can see it (or wait for it), and [`wait_drained`](Self::wait_drained)
+/// returns once the last guard is gone. Trigger and admission are one atomic
+/// decision: a guard admitted before `trigger` returns is waited for by every
+/// drain; one asked for afterwards is refused with [`ShutdownStarted`].
+///
+/// Handles are cheap to clone and all refer to the same latch. Dropping
+/// handles never triggers: guards keep working when the last handle is gone.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use quiescent::Shutdown;
+///
+/// let shutdown = Shutdown::new();
+/// let worker = shutdown
+///     .spawn(|guard| {
+///         let mut ticks = 0;
+///         while !guard.wait_triggered_timeout(Duration::from_millis(1)) {
+///             ticks += 1; // work until told to stop
+///         }
+///         ticks
+///     })
+///     .unwrap();
+///
+/// let report = shutdown.shutdown_timeout(Duration::from_secs(5)).unwrap();
+/// assert_eq!(report.panicked, 0);
+/// assert!(shutdown.guard().is_err()); // no new work after the trigger
+/// worker.join().unwrap();
+/// ```
+///
+/// # Children
+///
+/// [`child`](Self::child) makes a latch triggered together with its parent
+/// whose guards also keep the parent's drain open. Shutting a parent down
+/// therefore waits for the children first, which orders a shutdown: make the
+/// readers a child of the connection manager, and the readers are gone
+/// before the manager's drain completes.
+#[derive(Clone)]
+pub struct Shutdown {
+    tree: Arc<Tree>,
+}
+
+impl Shutdown {
+    /// Creates an untriggered latch with no guards.
+    pub fn new() -> Self {
+        Self {
+            tree: Arc::new(Tree::new(None)),
+        }
+    }
+
+    /// Admits one unit of work, unless shutdown has started.
+    ///
+    /// Unnamed guards cost one atomic operation to take and one to drop (plus
+    /// one per ancestor latch for a child); no lock, no allocation.
+    ///
+    /// ```
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let guard = shutdown.guard().unwrap();
+    /// assert_eq!(shutdown.count(), 1);
+    /// shutdown.trigger();
+    /// assert!(guard.is_triggered());
+    /// assert_eq!(shutdown.guard().unwrap_err(), quiescent::ShutdownStarted);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ShutdownStarted`] once this latch (or an ancestor) has been
+    /// triggered.
+    pub fn guard(&self) -> Result<Guard, ShutdownStarted> {
+        Ok(Guard {
+            hold: Hold::try_acquire(&self.tree.latch).map_err(|_| ShutdownStarted)?,
+            named: None,
+        })
+    }
+
+    /// Like [`guard`](Self::guard), and records the name, where it was called
+    /// from, and when, so that a drain that times out can name this guard.
+    ///
+    /// ```
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let guard = shutdown.guard_named("ws-reader").unwrap();
+    /// assert_eq!(guard.name(), Some("ws-reader"));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ShutdownStarted`] once the latch has been triggered.
+    #[track_caller]
+    pub fn guard_named(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+    ) -> Result<Guard, ShutdownStarted> {
+        let site = Location::caller();
+        let mut guard = self.guard()?;
+        guard.register(name.into(), site);
+        Ok(guard)
+    }
+
+    /// Makes a child latch: triggered with this one (now or later), able to
+    /// trigger and drain on its own, and whose guards also count here.
+    ///
+    /// A child handle is not a guard: a child with no guards does not hold
+    /// this latch's drain open.
+    ///
+    /// ```
+    /// let manager = quiescent::Shutdown::new();
+    /// let readers = manager.child().unwrap();
+    /// let reader = readers.guard().unwrap();
+    /// assert_eq!(manager.count(), 1);
+    /// manager.trigger();
+    /// assert!(readers.is_triggered() && reader.is_triggered());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ShutdownStarted`] once this latch has been triggered.
+    pub fn child(&self) -> Result<Shutdown, ShutdownStarted> {
+        let mut children = self.tree.children.lock();
+        // Checked under the lock the cascade takes after closing: either the
+        // trigger's cascade sees this child in the list, or this check sees
+        // `CLOSED`.
+        if self.tree.latch.is_triggered() {
+            return Err(ShutdownStarted);
+        }
+        if children.len() == children.capacity() {
+            // Amortized: prune only when the list would grow.
+            prune(&mut children);
+        }
+        let tree = Arc::new(Tree::new(Some(self.tree.latch.clone())));
+        children.push(tree.clone());
+        Ok(Shutdown { tree })
+    }
+
+    /// Starts shutdown: refuses new guards and children from now on, tells
+    /// every holder, and triggers every child latch. Idempotent; returns true
+    /// only for the call that started the shutdown.
+    ///
+    /// ```
+    /// let shutdown = quiescent::Shutdown::new();
+    /// assert!(shutdown.trigger());
+    /// assert!(!shutdown.trigger());
+    /// ```
+    pub fn trigger(&self) -> bool {
+        self.tree.trigger(None)
+    }
+
+    /// Like [`trigger`](Self::trigger), recording why; the reason is kept only
+    /// if this call starts the shutdown, is inherited by the children, and
+    /// appears in [`Report`] and [`Stragglers`].
+    ///
+    /// ```
+    /// let shutdown = quiescent::Shutdown::new();
+    /// shutdown.trigger_with_reason("SIGTERM");
+    /// shutdown.trigger_with_reason("ignored: already triggered");
+    /// assert_eq!(shutdown.reason().as_deref(), Some("SIGTERM"));
+    /// ```
+    pub fn trigger_with_reason(&self, reason: impl Into<Cow<'static, str>>) -> bool {
+        self.tree.trigger(Some(reason.into()))
+    }
+
+    /// The reason given when this latch was triggered, if any.
+    pub fn reason(&self) -> Option<Cow<'static, str>> {
+        self.tree.latch.reason()
+    }
+
+    /// Whether this latch has been triggered.
+    pub fn is_triggered(&self) -> bool {
+        self.tree.latch.is_triggered()
+    }
+
+    /// Live guards of this latch and of all its descendants (a snapshot).
+    pub fn count(&self) -> usize {
+        self.tree.latch.core.snapshot().count()
+    }
+
+    /// Blocks until the latch is triggered.
+    pub fn wait_triggered(&self) {
+        self.tree.latch.wait_triggered(None);
+    }
+
+    /// Waits asynchronously until the latch is triggered. The future owns a
+    /// reference to the latch (`'static`) and outlives every handle.
+    pub fn wait_triggered_async(&self) -> Triggered {
+        Triggered::new(self.tree.latch.clone())
+    }
+
+    /// Blocks until the latch is triggered and no guard is left in its
+    /// subtree. Any number of threads may drain at once; each returns the
+    /// report. Before the trigger this waits for the trigger: an untriggered
+    /// latch is never drained, even with no guards.
+    ///
+    /// ```
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let drainer = {
+    ///     let shutdown = shutdown.clone();
+    ///     std::thread::spawn(move || shutdown.wait_drained())
+    /// };
+    /// shutdown.trigger();
+    /// assert_eq!(drainer.join().unwrap().panicked, 0);
+    /// ```
+    pub fn wait_drained(&self) -> Report {
+        self.tree.latch.core.wait(Until::Drained, None);
+        self.tree.latch.report()
+    }
+
+    /// Like [`wait_drained`](Self::wait_drained), giving up after `timeout`.
+    /// Any duration is accepted: `Duration::ZERO` only checks, and one too
+    /// large for a deadline (`Duration::MAX`) waits without one.
+    ///
+    /// # Errors
+    ///
+    /// [`Stragglers`]: how many guards remain and which named ones, where
+    /// they were made and for how long they have been held.
+    pub fn wait_drained_timeout(&self, timeout: Duration) -> Result<Report, Stragglers> {
+        let deadline = Instant::now().checked_add(timeout);
+        if self.tree.latch.core.wait(Until::Drained, deadline) {
+            Ok(self.tree.latch.report())
+        } else {
+            Err(self.stragglers())
+        }
+    }
+
+    /// Waits asynchronously for the drain; see [`wait_drained`](Self::wait_drained).
+    /// The future is `'static` and outlives every handle.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future unregisters it and changes nothing else.
+    pub fn wait_drained_async(&self) -> Drained {
+        Drained {
+            latch: self.tree.latch.clone(),
+            waiting: Waiting::default(),
+        }
+    }
+
+    /// Triggers, then waits for the drain.
+    ///
+    /// ```
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let guard = shutdown.guard().unwrap();
+    /// std::thread::spawn(move || {
+    ///     guard.wait_triggered();
+    ///     drop(guard);
+    /// });
+    /// let report = shutdown.shutdown();
+    /// assert_eq!(shutdown.count(), 0);
+    /// # let _ = report;
+    /// ```
+    pub fn shutdown(&self) -> Report {
+        self.trigger();
+        self.wait_drained()
+    }
+
+    /// Triggers, then waits for the drain at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`Stragglers`] naming who is still holding on.
+    pub fn shutdown_timeout(&self, timeout: Duration) -> Result<Report, Stragglers> {
+        self.trigger();
+        self.wait_drained_timeout(timeout)
+    }
+
+    /// Triggers, then returns a future of the drain.
+    pub fn shutdown_async(&self) -> Drained {
+        self.trigger();
+        self.wait_drained_async()
+    }
+
+    /// Spawns a thread that is handed a guard, admitted before the thread
+    /// exists.
+    ///
+    /// # Errors
+    ///
+    /// [`ShutdownStarted`] if the latch has been triggered; no thread is
+    /// created then.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the OS fails to create a thread, like `std::thread::spawn`.
+    pub fn spawn<F, T>(&self, f: F) -> Result<JoinHandle<T>, ShutdownStarted>
+    where
+        F: FnOnce(Guard) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let guard = self.guard()?;
+        Ok(std::thread::spawn(move || f(guard)))
+    }
+
+    fn stragglers(&self) -> Stragglers {
+        let latch = &self.tree.latch;
+        let remaining = latch.core.snapshot().count();
+        let now = Instant::now();
+        let mut named = Vec::new();
+        self.tree.stragglers(now, &mut named);
+        named.sort_by_key(|(since, _)| *since);
+        let held: Vec<_> = named.into_iter().map(|(_, s)| s).collect();
+        let stragglers = Stragglers {
+            remaining,
+            names: held.iter().map(|s| s.name.clone()).collect(),
+            panicked: latch.core.panicked(),
+            reason: latch.reason(),
+            elapsed: latch.since_trigger(now),
+            held,
+        };
+        trace_stragglers(&stragglers);
+        stragglers
+    }
+
+    /// Triggers this latch on the first SIGINT or SIGTERM, with the signal's
+    /// name as the reason; a second signal while draining exits the process
+    /// at once with status 130.
+    ///
+    /// Installs the handlers through `signal-hook` and starts one thread that
+    /// listens for them (the only thread this crate ever starts by itself).
+    ///
+    /// # Errors
+    ///
+    /// Whatever registering the handlers or starting the thread returned.
+    #[cfg(feature = "signal")]
+    pub fn trigger_on_signals(&self) -> std::io::Result<()> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+
+        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+        let shutdown = self.clone();
+        std::thread::Builder::new()
+            .name("quiescent-signals".into())
+            .spawn(move || {
+                for signal in signals.forever() {
+                    let name = if signal == SIGINT {
+                        "SIGINT"
+                    } else {
+                        "SIGTERM"
+                    };
+                    if !shutdown.trigger_with_reason(name) {
+                        eprintln!("quiescent: second {name} while shutting down, exiting now");
+                        std::process::exit(130);
+                    }
+                }
+            })?;
+        Ok(())
+    }
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Shutdown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let snapshot = self.tree.latch.core.snapshot();
+        f.debug_struct("Shutdown")
+            .field("count", &snapshot.count())
+            .field("triggered", &snapshot.is_closed())
+            .finish()
+    }
+}
+
+/// One admitted unit of work on a [`Shutdown`] latch; dropping it releases
+/// the count (also during unwinding, where it is counted as panicked).
+///
+/// Cloning is allowed even after the trigger: a live guard keeps the drain
+/// open anyway, so a clone changes nothing about when the drain completes.
+#[must_use = "a guard releases its count when dropped; an unused guard is released at once"]
+#[clippy::has_significant_drop]
+pub struct Guard {
+    hold: Hold<Latch>,
+    /// `None` for unnamed guards, which therefore never lock or allocate.
+    named: Option<Box<Named>>,
+}
+
+#[derive(Debug)]
+struct Named {
+    id: u64,
+    name: Cow<'static, str>,
+}
+
+impl Guard {
+    fn latch(&self) -> &Latch {
+        self.hold.node()
+    }
+
+    fn register(&mut self, name: Cow<'static, str>, site: &'static Location<'static>) {
+        let id = self.latch().registry.lock().insert(name.clone(), site);
+        self.named = Some(Box::new(Named { id, name }));
+    }
+
+    /// Whether the latch has been triggered: time to wind down.
+    pub fn is_triggered(&self) -> bool {
+        self.latch().is_triggered()
+    }
+
+    /// Blocks until the latch is triggered.
+    pub fn wait_triggered(&self) {
+        self.latch().wait_triggered(None);
+    }
+
+    /// Blocks until the latch is triggered or `timeout` passes; true if
+    /// triggered. Any duration is accepted, as in
+    /// [`Shutdown::wait_drained_timeout`].
+    pub fn wait_triggered_timeout(&self, timeout: Duration) -> bool {
+        self.latch()
+            .wait_triggered(Instant::now().checked_add(timeout))
+    }
+
+    /// Waits asynchronously until the latch is triggered. The future is
+    /// `'static`; it does not hold the guard.
+    ///
+    /// ```
+    /// # futures_executor::block_on(async {
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let guard = shutdown.guard().unwrap();
+    /// let stop = guard.wait_triggered_async();
+    /// shutdown.trigger();
+    /// stop.await;
+    /// # });
+    /// ```
+    pub fn wait_triggered_async(&self) -> Triggered {
+        Triggered::new(self.hold.to_arc())
+    }
+
+    /// The name given to [`Shutdown::guard_named`], if any.
+    pub fn name(&self) -> Option<&str> {
+        self.named.as_deref().map(|n| &*n.name)
+    }
+}
+
+impl Clone for Guard {
+    /// Clones the guard; a named guard's clone is registered under the same
+    /// name, at the site of the `clone` call.
+    #[track_caller]
+    fn clone(&self) -> Self {
+        let mut guard = Guard {
+            hold: self.hold.clone(),
+            named: None,
+        };
+        if let Some(named) = &self.named {
+            guard.register(named.name.clone(), Location::caller());
+        }
+        guard
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        // Unregister before the count goes (the `hold` field drops after
+        // this), so a straggler list never names a guard already released.
+        if let Some(named) = &self.named {
+            self.latch().registry.lock().remove(named.id);
+        }
+    }
+}
+
+impl fmt::Debug for Guard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let snapshot = self.latch().core.snapshot();
+        f.debug_struct("Guard")
+            .field("name", &self.name())
+            .field("count", &snapshot.count())
+            .field("triggered", &snapshot.is_closed())
+            .finish()
+    }
+}
+
+/// Future of [`Shutdown::wait_triggered_async`] / [`Guard::wait_triggered_async`].
+#[must_use = "futures do nothing unless polled"]
+pub struct Triggered {
+    latch: Arc<Latch>,
+    waiting: Waiting,
+}
+
+impl Triggered {
+    fn new(latch: Arc<Latch>) -> Self {
+        Self {
+            latch,
+            waiting: Waiting::default(),
+        }
+    }
+}
+
+impl Future for Triggered {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        this.waiting.poll(&this.latch.core, Until::Closed, cx)
+    }
+}
+
+impl fmt::Debug for Triggered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Triggered")
+            .field("triggered", &self.latch.is_triggered())
+            .finish()
+    }
+}
+
+/// Future of [`Shutdown::wait_drained_async`] and [`Shutdown::shutdown_async`].
+#[must_use = "futures do nothing unless polled"]
+pub struct Drained {
+    latch: Arc<Latch>,
+    waiting: Waiting,
+}
+
+impl Future for Drained {
+    type Output = Report;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Report> {
+        let this = self.get_mut();
+        match this.waiting.poll(&this.latch.core, Until::Drained, cx) {
+            Poll::Ready(()) => Poll::Ready(this.latch.report()),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl fmt::Debug for Drained {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let snapshot = self.latch.core.snapshot();
+        f.debug_struct("Drained")
+            .field("count", &snapshot.count())
+            .field("triggered", &snapshot.is_closed())
+            .finish()
+    }
+}
+
+#[cfg(feature = "tracing")]
+fn trace_trigger(latch: &Latch) {
+    let reason = latch.reason();
+    tracing::info!(
+        reason = reason.as_deref().unwrap_or(""),
+        guards = latch.core.snapshot().count(),
+        "shutdown triggered"
+    );
+}
+
+#[cfg(feature = "tracing")]
+fn trace_drained(report: &Report) {
+    tracing::info!(
+        elapsed = ?report.elapsed,
+        panicked = report.panicked,
+        "shutdown drained"
+    );
+}
+
+#[cfg(feature = "tracing")]
+fn trace_stragglers(stragglers: &Stragglers) {
+    tracing::warn!(
+        remaining = stragglers.remaining,
+        names = ?stragglers.names,
+        "{stragglers}"
+    );
+}
+
+#[cfg(not(feature = "tracing"))]
+fn trace_trigger(_: &Latch) {}
+#[cfg(not(feature = "tracing"))]
+fn trace_drained(_: &Report) {}
+#[cfg(not(feature = "tracing"))]
+fn trace_stragglers(_: &Stragglers) {}

@@ -1,0 +1,333 @@
+//! The counting core shared by `WaitGroup` and `Shutdown`.
+//!
+//! One packed atomic word holds the number of live holds (tokens or guards)
+//! and a `CLOSED` flag; two `event_listener::Event`s carry the wake-ups. The
+//! fast path (a hold created from a live hold, or dropped while others live)
+//! is a single atomic read-modify-write and touches neither event nor lock.
+
+use std::time::Instant;
+
+use crate::sync::{AtomicUsize, Event, EventListener, Listener, Ordering};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// `state` bit 0: the latch is closed (triggered). New holds are refused by
+/// [`Core::try_acquire`] and the state becoming exactly `CLOSED` (closed, no
+/// hold left) is announced on `drained`. A `WaitGroup` core is created closed:
+/// it never refuses a token (it only uses [`Core::acquire`]), and every return
+/// to zero is worth announcing.
+pub(crate) const CLOSED: usize = 0b1;
+/// `state` bits 1..: the number of live holds, in units of `ONE`.
+pub(crate) const ONE: usize = 0b10;
+/// Holds beyond this abort the process, like `Arc`'s refcount. Half of what
+/// the count field can represent (`isize::MAX` holds), so that any number of
+/// threads racing past the check still cannot wrap the word before one aborts.
+pub(crate) const MAX_COUNT: usize = (isize::MAX as usize) >> 1;
+
+/// A decoded copy of the state word.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Snapshot(usize);
+
+impl Snapshot {
+    pub(crate) fn count(self) -> usize {
+        self.0 / ONE
+    }
+
+    pub(crate) fn is_closed(self) -> bool {
+        self.0 & CLOSED != 0
+    }
+
+    /// Closed and no hold left: the condition `drained` announces.
+    pub(crate) fn is_drained(self) -> bool {
+        self.0 == CLOSED
+    }
+}
+
+/// What a waiter waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Until {
+    /// `CLOSED` is set.
+    Closed,
+    /// `CLOSED` is set and the count is zero.
+    Drained,
+}
+
+/// The counting core.
+#[derive(Debug)]
+pub(crate) struct Core {
+    /// | bits  | meaning                                  |
+    /// |-------|------------------------------------------|
+    /// | 0     | `CLOSED`                                 |
+    /// | 1..   | live holds (`state / ONE`)               |
+    state: AtomicUsize,
+    /// Holds dropped while their thread was panicking, since creation. Only
+    /// written on the unwinding path.
+    panicked: AtomicUsize,
+    /// Notified (all listeners) when the state becomes exactly `CLOSED`.
+    drained: Event,
+    /// Notified (all listeners) when `CLOSED` is set.
+    closed: Event,
+}
+
+impl Core {
+    pub(crate) fn new(closed: bool) -> Self {
+        Self {
+            state: AtomicUsize::new(if closed { CLOSED } else { 0 }),
+            panicked: AtomicUsize::new(0),
+            drained: Event::new(),
+            closed: Event::new(),
+        }
+    }
+
+    /// A snapshot of the state.
+    ///
+    /// `Acquire`: a caller that sees the count at zero (or `CLOSED`) also sees
+    /// every write made before the `Release` decrements (or the `close`) it
+    /// observes, which is what makes `wait` a happens-before edge.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        Snapshot(self.state.load(Ordering::Acquire))
+    }
+
+    /// Holds dropped during unwinding, since creation.
+    ///
+    /// `Relaxed`: the increments are published by the `Release` decrement that
+    /// follows each of them; callers read this after an `Acquire` snapshot.
+    pub(crate) fn panicked(&self) -> usize {
+        self.panicked.load(Ordering::Relaxed)
+    }
+
+    /// Adds one hold unconditionally; returns the count before.
+    ///
+    /// `Relaxed`: the caller already holds a reference that keeps the core
+    /// alive, and the count itself is ordered by the word's single modification
+    /// order; nothing is published by taking a hold (as in `Arc::clone`).
+    #[inline]
+    pub(crate) fn acquire(&self) -> usize {
+        let prev = self.state.fetch_add(ONE, Ordering::Relaxed);
+        if prev / ONE >= MAX_COUNT {
+            overflow();
+        }
+        prev / ONE
+    }
+
+    /// Adds one hold unless `CLOSED`; returns the count before.
+    ///
+    /// `Relaxed` on both the load and the exchange: admission and `close` are
+    /// read-modify-writes of this one word, so the word's modification order
+    /// alone decides whether a hold came before the close (and is then seen by
+    /// every drain, which reads the word after the close) or after (and is
+    /// refused). No data is published by admission.
+    #[inline]
+    pub(crate) fn try_acquire(&self) -> Result<usize, Closed> {
+        let mut cur = self.state.load(Ordering::Relaxed);
+        loop {
+            if cur & CLOSED != 0 {
+                return Err(Closed);
+            }
+            if cur / ONE >= MAX_COUNT {
+                overflow();
+            }
+            match self.state.compare_exchange_weak(
+                cur,
+                cur + ONE,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok(cur / ONE),
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Removes one hold; returns the count left. Announces a drain if that
+    /// made the state exactly `CLOSED`.
+    ///
+    /// `Release`: every write the holder made happens-before a waiter's
+    /// `Acquire` snapshot that sees the lower count (all decrements are
+    /// read-modify-writes, so they extend one release sequence).
+    #[inline]
+    pub(crate) fn release(&self, panicking: bool) -> usize {
+        if panicking {
+            // Cold path: published by the Release decrement just below.
+            self.panicked.fetch_add(1, Ordering::Relaxed);
+        }
+        let prev = self.state.fetch_sub(ONE, Ordering::Release);
+        debug_assert!(prev >= ONE, "hold count underflow");
+        if prev - ONE == CLOSED {
+            // `notify` emits a SeqCst fence before reading the listener list;
+            // a waiter registers its listener (also followed by a SeqCst fence)
+            // before its second look at the state. One of the two sees the
+            // other: either the waiter's re-check sees `CLOSED`, or this
+            // notification finds its listener. No lost wake-up.
+            self.drained.notify(usize::MAX);
+        }
+        prev / ONE - 1
+    }
+
+    /// Sets `CLOSED`; true for the call that set it.
+    ///
+    /// `AcqRel`: `Release` publishes whatever the closer wrote before (the
+    /// reason, the trigger time) to anyone who sees `CLOSED` with `Acquire`.
+    pub(crate) fn close(&self) -> bool {
+        let prev = self.state.fetch_or(CLOSED, Ordering::AcqRel);
+        if prev & CLOSED != 0 {
+            return false;
+        }
+        self.closed.notify(usize::MAX);
+        if prev == 0 {
+            self.drained.notify(usize::MAX);
+        }
+        true
+    }
+
+    /// Registered listeners on both events (for tests of cancellation).
+    #[cfg(test)]
+    pub(crate) fn listeners(&self) -> usize {
+        self.drained.total_listeners() + self.closed.total_listeners()
+    }
+
+    fn holds(&self, until: Until) -> bool {
+        let snapshot = self.snapshot();
+        match until {
+            Until::Closed => snapshot.is_closed(),
+            Until::Drained => snapshot.is_drained(),
+        }
+    }
+
+    fn listen(&self, until: Until) -> EventListener {
+        match until {
+            Until::Closed => self.closed.listen(),
+            Until::Drained => self.drained.listen(),
+        }
+    }
+
+    /// Blocks until `until` holds or `deadline` passes; true if it holds.
+    ///
+    /// Check, listen, check again, wait: the second check runs after the
+    /// listener is registered, so a notification sent after the first check
+    /// is never lost.
+    pub(crate) fn wait(&self, until: Until, deadline: Option<Instant>) -> bool {
+        loop {
+            if self.holds(until) {
+                return true;
+            }
+            let listener = self.listen(until);
+            if self.holds(until) {
+                return true;
+            }
+            match deadline {
+                None => listener.wait(),
+                Some(deadline) => {
+                    if listener.wait_deadline(deadline).is_none() {
+                        return self.holds(until);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `try_acquire` found the core closed.
+#[derive(Debug)]
+pub(crate) struct Closed;
+
+#[cold]
+#[inline(never)]
+fn overflow() -> ! {
+    // Like `Arc`: an impossible number of live handles (leaked in a loop) is
+    // not recoverable, and unwinding here could leave the count half-updated.
+    std::process::abort()
+}
+
+/// The async half of [`Core::wait`]: at most one listener, created on demand.
+///
+/// Polling it again with another waker re-registers the new waker (the
+/// listener stores the latest one); dropping it removes the listener.
+#[derive(Debug, Default)]
+pub(crate) struct Waiting {
+    listener: Option<EventListener>,
+}
+
+impl Waiting {
+    pub(crate) fn poll(&mut self, core: &Core, until: Until, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            if core.holds(until) {
+                self.listener = None;
+                return Poll::Ready(());
+            }
+            match &mut self.listener {
+                // Register, then loop to check again before sleeping.
+                None => self.listener = Some(core.listen(until)),
+                Some(listener) => {
+                    if Pin::new(listener).poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    self.listener = None;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_decodes_the_word() {
+        let core = Core::new(false);
+        assert_eq!(core.acquire(), 0);
+        assert_eq!(core.try_acquire().unwrap(), 1);
+        let s = core.snapshot();
+        assert_eq!(
+            (s.count(), s.is_closed(), s.is_drained()),
+            (2, false, false)
+        );
+        assert!(core.close());
+        assert!(!core.close());
+        assert!(core.try_acquire().is_err());
+        assert_eq!(core.release(false), 1);
+        assert_eq!(core.release(true), 0);
+        assert!(core.snapshot().is_drained());
+        assert_eq!(core.panicked(), 1);
+    }
+
+    #[test]
+    fn timed_wait_gives_up_and_reports_state() {
+        let core = Core::new(true);
+        core.acquire();
+        let deadline = Instant::now() + std::time::Duration::from_millis(10);
+        assert!(!core.wait(Until::Drained, Some(deadline)));
+        core.release(false);
+        assert!(core.wait(Until::Drained, Some(Instant::now())));
+    }
+
+    /// The overflow check aborts; run in a child process so the abort is
+    /// observed rather than suffered.
+    #[test]
+    fn overflow_aborts_instead_of_wrapping() {
+        if std::env::var_os("QUIESCENT_OVERFLOW_CHILD").is_some() {
+            let core = Core::new(false);
+            core.state.store(MAX_COUNT * ONE, Ordering::Relaxed);
+            core.acquire();
+            unreachable!("acquire past MAX_COUNT returned");
+        }
+        let exe = std::env::current_exe().unwrap();
+        let out = std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "state::tests::overflow_aborts_instead_of_wrapping",
+                "--nocapture",
+            ])
+            .env("QUIESCENT_OVERFLOW_CHILD", "1")
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(out.status.signal(), Some(6), "expected SIGABRT: {out:?}");
+        }
+    }
+}

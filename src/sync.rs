@@ -1,0 +1,117 @@
+//! The one place that chooses synchronization primitives.
+//!
+//! Normally these are `std` atomics and `Arc` plus a `parking_lot` mutex; under
+//! `--cfg loom` (with the `loom` feature) every one of them is loom's, and
+//! `event-listener` switches to loom internally through its own `loom` feature,
+//! so a loom model explores every interleaving inside `quiescent` too.
+//!
+//! No other module names `std::sync` or `parking_lot` directly (`.clippy.toml`
+//! enforces it with `disallowed-types`).
+#![allow(clippy::disallowed_types)]
+
+#[cfg(all(loom, not(feature = "loom")))]
+compile_error!(
+    "quiescent was built with `--cfg loom` but without its `loom` feature: \
+     enable `quiescent/loom` so that its atomics and event-listener go through loom"
+);
+
+pub(crate) use event_listener::{Event, EventListener, Listener};
+
+#[cfg(not(loom))]
+mod imp {
+    pub(crate) use std::sync::atomic::{AtomicUsize, Ordering};
+    pub(crate) use std::sync::Arc;
+
+    /// A mutex whose `lock` never reports poisoning, so that the std and loom
+    /// builds share one signature.
+    #[derive(Debug, Default)]
+    pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Self(parking_lot::Mutex::new(value))
+        }
+
+        pub(crate) fn lock(&self) -> parking_lot::MutexGuard<'_, T> {
+            self.0.lock()
+        }
+    }
+}
+
+#[cfg(loom)]
+mod imp {
+    pub(crate) use loom::sync::atomic::{AtomicUsize, Ordering};
+    pub(crate) use loom::sync::Arc;
+
+    /// loom's mutex behind the same signature as the std build's.
+    #[derive(Debug)]
+    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Self(loom::sync::Mutex::new(value))
+        }
+
+        pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
+            // Poisoning cannot happen: no code of ours panics while holding a lock.
+            self.0
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        }
+    }
+
+    impl<T: Default> Default for Mutex<T> {
+        fn default() -> Self {
+            Self::new(T::default())
+        }
+    }
+}
+
+pub(crate) use imp::{Arc, Mutex, Ordering};
+
+/// The atomic word of `state.rs`: a thin newtype so that the rest of the crate
+/// never names `std`'s or loom's type (and clippy can ban both elsewhere).
+#[derive(Debug)]
+pub(crate) struct AtomicUsize(imp::AtomicUsize);
+
+impl AtomicUsize {
+    pub(crate) fn new(value: usize) -> Self {
+        Self(imp::AtomicUsize::new(value))
+    }
+
+    #[inline]
+    pub(crate) fn load(&self, order: Ordering) -> usize {
+        self.0.load(order)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn store(&self, value: usize, order: Ordering) {
+        self.0.store(value, order)
+    }
+
+    #[inline]
+    pub(crate) fn fetch_add(&self, value: usize, order: Ordering) -> usize {
+        self.0.fetch_add(value, order)
+    }
+
+    #[inline]
+    pub(crate) fn fetch_sub(&self, value: usize, order: Ordering) -> usize {
+        self.0.fetch_sub(value, order)
+    }
+
+    #[inline]
+    pub(crate) fn fetch_or(&self, value: usize, order: Ordering) -> usize {
+        self.0.fetch_or(value, order)
+    }
+
+    #[inline]
+    pub(crate) fn compare_exchange_weak(
+        &self,
+        current: usize,
+        new: usize,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<usize, usize> {
+        self.0.compare_exchange_weak(current, new, success, failure)
+    }
+}
