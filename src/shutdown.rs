@@ -739,3 +739,42 @@ fn trace_trigger(_: &Latch) {}
 fn trace_drained(_: &Report) {}
 #[cfg(not(feature = "tracing"))]
 fn trace_stragglers(_: &Stragglers) {}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn children(s: &Shutdown) -> usize {
+        s.tree.children.lock().len()
+    }
+
+    #[test]
+    fn dead_children_are_pruned_as_the_list_grows() {
+        let root = Shutdown::new();
+        for _ in 0..10_000 {
+            let child = root.child().unwrap();
+            drop(child.guard().unwrap());
+        }
+        // Amortized pruning keeps the list within a small factor of the
+        // live children (none here), not of every child ever made.
+        assert!(children(&root) <= 64, "{} children kept", children(&root));
+        root.trigger();
+        assert_eq!(children(&root), 0);
+    }
+
+    #[test]
+    fn children_that_can_still_be_reached_are_kept() {
+        let root = Shutdown::new();
+        let with_handle = root.child().unwrap();
+        let guard = root.child().unwrap().guard().unwrap();
+        let future = root.child().unwrap().wait_triggered_async();
+        let grandchild = root.child().unwrap().child().unwrap();
+        for _ in 0..100 {
+            drop(root.child().unwrap());
+        }
+        root.trigger();
+        assert_eq!(children(&root), 4);
+        assert!(with_handle.is_triggered() && guard.is_triggered() && grandchild.is_triggered());
+        futures_executor::block_on(future);
+    }
+}

@@ -1,0 +1,71 @@
+//! The `tracing` feature: events on trigger (with reason), drain complete and
+//! stragglers (with names), captured by a minimal subscriber.
+#![cfg(feature = "tracing")]
+#![allow(clippy::disallowed_types)]
+
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use quiescent::Shutdown;
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Metadata, Subscriber};
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<String>>>);
+
+struct Line<'a>(&'a mut String);
+
+impl Visit for Line<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        let _ = write!(self.0, " {}={:?}", field.name(), value);
+    }
+}
+
+impl Subscriber for Capture {
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+    fn event(&self, event: &Event<'_>) {
+        let mut line = event.metadata().level().to_string();
+        event.record(&mut Line(&mut line));
+        self.0.lock().unwrap().push(line);
+    }
+    fn enter(&self, _: &Id) {}
+    fn exit(&self, _: &Id) {}
+}
+
+#[test]
+fn trigger_stragglers_and_drain_are_traced() {
+    let capture = Capture::default();
+    tracing::subscriber::with_default(capture.clone(), || {
+        let shutdown = Shutdown::new();
+        let guard = shutdown.guard_named("ws-reader").unwrap();
+        shutdown.trigger_with_reason("deploy");
+        assert!(shutdown.wait_drained_timeout(Duration::ZERO).is_err());
+        drop(guard);
+        shutdown.wait_drained();
+        shutdown.wait_drained(); // the drain is reported once
+    });
+    let lines = capture.0.lock().unwrap().clone();
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert!(
+        lines[0].starts_with("INFO") && lines[0].contains("shutdown triggered"),
+        "{lines:#?}"
+    );
+    assert!(lines[0].contains("reason=\"deploy\""), "{lines:#?}");
+    assert!(
+        lines[1].starts_with("WARN") && lines[1].contains("names=[\"ws-reader\"]"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[2].contains("shutdown drained") && lines[2].contains("panicked=0"),
+        "{lines:#?}"
+    );
+}
