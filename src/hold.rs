@@ -58,13 +58,32 @@ impl<N: Node> Hold<N> {
     }
 
     /// Takes a count on `node` and its ancestors, root first, refusing if any
-    /// of them is closed. Root first matters: a parent's drain must see a
-    /// child's guard in the parent's own word before the child can be
-    /// closed by the parent's cascade, so the admission decision at every
-    /// level is made by that level's word alone.
+    /// of them is closed (and giving back what it took).
+    ///
+    /// Every level checks its own `CLOSED` bit in the same read-modify-write
+    /// that raises its count, so each latch's drain depends on its own word
+    /// alone: a guard admitted at the parent before the parent's close is in
+    /// the parent's count for every drain; one that comes after is refused,
+    /// even if the parent's cascade has not reached the child yet. (Raising
+    /// ancestors unconditionally after checking only the child would let a
+    /// parent's drain finish in between; a loom model catches that.)
     #[inline]
     pub(crate) fn try_acquire(node: &Arc<N>) -> Result<Self, Closed> {
         fn chain<N: Node>(node: &Arc<N>) -> Result<(), Closed> {
+            #[cfg(quiescent_mutant = "unchecked-ancestors")]
+            if let Some(parent) = node.parent() {
+                // Only this level decides; ancestors are raised afterwards,
+                // unconditionally: a parent's drain can finish in between.
+                let prev = node.core().try_acquire()?;
+                take_collective_ref(&**node, prev);
+                let mut level = Some(parent);
+                while let Some(n) = level {
+                    let prev = n.core().acquire();
+                    take_collective_ref(&**n, prev);
+                    level = n.parent();
+                }
+                return Ok(());
+            }
             if let Some(parent) = node.parent() {
                 chain(parent)?;
             }

@@ -65,6 +65,20 @@ impl Latch {
     /// closes the core, all under the lock, so a reader that sees `CLOSED`
     /// (Acquire) also sees them.
     fn close(&self, reason: Option<Cow<'static, str>>) -> bool {
+        #[cfg(quiescent_mutant = "racy-election")]
+        {
+            // Check-then-act without the lock: two triggers can both win.
+            if self.core.snapshot().is_closed() {
+                return false;
+            }
+            let mut meta = self.meta.lock();
+            meta.triggered_at = Some(Instant::now());
+            meta.reason = reason;
+            drop(meta);
+            self.core.close();
+            return true;
+        }
+        #[allow(unreachable_code)]
         let mut meta = self.meta.lock();
         if meta.triggered_at.is_some() {
             return false;
@@ -294,11 +308,15 @@ impl Shutdown {
     ///
     /// [`ShutdownStarted`] once this latch has been triggered.
     pub fn child(&self) -> Result<Shutdown, ShutdownStarted> {
+        #[cfg(quiescent_mutant = "unlocked-child")]
+        if self.tree.latch.is_triggered() {
+            return Err(ShutdownStarted);
+        }
         let mut children = self.tree.children.lock();
         // Checked under the lock the cascade takes after closing: either the
         // trigger's cascade sees this child in the list, or this check sees
         // `CLOSED`.
-        if self.tree.latch.is_triggered() {
+        if self.tree.latch.is_triggered() && !cfg!(quiescent_mutant = "unlocked-child") {
             return Err(ShutdownStarted);
         }
         if children.len() == children.capacity() {
@@ -468,9 +486,14 @@ impl Shutdown {
 
     fn stragglers(&self) -> Stragglers {
         let latch = &self.tree.latch;
-        let remaining = latch.core.snapshot().count();
         let now = Instant::now();
         let mut named = Vec::new();
+        #[cfg(quiescent_mutant = "names-first")]
+        self.tree.stragglers(now, &mut named);
+        // Count first, names second: a guard unregisters before it releases
+        // its count, so every name listed was also counted in `remaining`.
+        let remaining = latch.core.snapshot().count();
+        #[cfg(not(quiescent_mutant = "names-first"))]
         self.tree.stragglers(now, &mut named);
         named.sort_by_key(|(since, _)| *since);
         let held: Vec<_> = named.into_iter().map(|(_, s)| s).collect();

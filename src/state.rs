@@ -122,7 +122,7 @@ impl Core {
     pub(crate) fn try_acquire(&self) -> Result<usize, Closed> {
         let mut cur = self.state.load(Ordering::Relaxed);
         loop {
-            if cur & CLOSED != 0 {
+            if cur & CLOSED != 0 && !cfg!(quiescent_mutant = "unchecked-admission") {
                 return Err(Closed);
             }
             if cur / ONE >= MAX_COUNT {
@@ -152,7 +152,10 @@ impl Core {
             // Cold path: published by the Release decrement just below.
             self.panicked.fetch_add(1, Ordering::Relaxed);
         }
+        #[cfg(not(quiescent_mutant = "relaxed-release"))]
         let prev = self.state.fetch_sub(ONE, Ordering::Release);
+        #[cfg(quiescent_mutant = "relaxed-release")]
+        let prev = self.state.fetch_sub(ONE, Ordering::Relaxed);
         debug_assert!(prev >= ONE, "hold count underflow");
         if prev - ONE == CLOSED {
             // `notify` emits a SeqCst fence before reading the listener list;
@@ -212,8 +215,13 @@ impl Core {
             if self.holds(until) {
                 return true;
             }
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                // Nothing to wait for: a zero (or past) deadline only checks,
+                // without registering a listener.
+                return false;
+            }
             let listener = self.listen(until);
-            if self.holds(until) {
+            if self.holds(until) && !cfg!(quiescent_mutant = "no-recheck") {
                 return true;
             }
             match deadline {
@@ -258,6 +266,14 @@ impl Waiting {
             }
             match &mut self.listener {
                 // Register, then loop to check again before sleeping.
+                None if cfg!(quiescent_mutant = "no-recheck") => {
+                    let mut listener = core.listen(until);
+                    let pending = Pin::new(&mut listener).poll(cx).is_pending();
+                    self.listener = Some(listener);
+                    if pending {
+                        return Poll::Pending;
+                    }
+                }
                 None => self.listener = Some(core.listen(until)),
                 Some(listener) => {
                     if Pin::new(listener).poll(cx).is_pending() {

@@ -1,1 +1,82 @@
-//! Loom models live in `tests/`; see README.md.
+//! Helpers for the loom models in `tests/`; see README.md.
+//!
+//! Build and run with `RUSTFLAGS="--cfg loom"`; without it this crate is
+//! empty and its tests compile to nothing.
+#![cfg(loom)]
+
+use loom::cell::UnsafeCell;
+
+/// Plain (non-atomic) data that loom watches for races: a write on one thread
+/// and a read on another must be ordered by happens-before, or loom fails
+/// the model. This is how the models check that a wait or a drain really
+/// synchronizes with the holders it waited for.
+#[derive(Debug, Default)]
+pub struct Data(UnsafeCell<usize>);
+
+// SAFETY: every access goes through loom's `UnsafeCell`, which checks at run
+// time that no two accesses race; sharing it is exactly what the models test.
+unsafe impl Sync for Data {}
+
+impl Data {
+    /// Writes `value`.
+    pub fn write(&self, value: usize) {
+        // SAFETY: loom checks that this write does not race with any access.
+        self.0.with_mut(|p| unsafe { *p = value })
+    }
+
+    /// Reads the value.
+    pub fn read(&self) -> usize {
+        // SAFETY: loom checks that this read does not race with any write.
+        self.0.with(|p| unsafe { *p })
+    }
+}
+
+/// Runs the model and prints how many executions loom explored and how long
+/// that took (visible with `--nocapture`; README.md quotes these figures).
+fn check<F: Fn() + Sync + Send + 'static>(builder: loom::model::Builder, f: F) {
+    #[allow(clippy::disallowed_types)] // a plain counter outside the model
+    static EXECUTIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let start = std::time::Instant::now();
+    let before = EXECUTIONS.load(std::sync::atomic::Ordering::Relaxed);
+    builder.check(move || {
+        EXECUTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        f()
+    });
+    let executions = EXECUTIONS.load(std::sync::atomic::Ordering::Relaxed) - before;
+    let name = std::thread::current().name().unwrap_or("model").to_owned();
+    eprintln!(
+        "loom: {name}: {executions} executions in {:.2?} (preemption bound {:?})",
+        start.elapsed(),
+        builder_bound()
+    );
+}
+
+fn builder_bound() -> Option<usize> {
+    BOUND.with(|b| b.get())
+}
+
+thread_local! {
+    static BOUND: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs a model with two threads (or fewer) exhaustively: no preemption bound.
+pub fn exhaustive<F: Fn() + Sync + Send + 'static>(f: F) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = None;
+    BOUND.with(|b| b.set(None));
+    check(builder, f);
+}
+
+/// Runs a three-thread model with a preemption bound of 3, the largest that
+/// fits the CI budget; `QUIESCENT_LOOM_EXHAUSTIVE=1` lifts the bound (see
+/// README.md for how long that takes).
+pub fn bounded<F: Fn() + Sync + Send + 'static>(f: F) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = if std::env::var_os("QUIESCENT_LOOM_EXHAUSTIVE").is_none() {
+        Some(3)
+    } else {
+        None
+    };
+    BOUND.with(|b| b.set(builder.preemption_bound));
+    check(builder, f);
+}

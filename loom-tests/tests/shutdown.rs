@@ -1,0 +1,261 @@
+//! Loom models of `Shutdown`: admission vs trigger, elections, drains,
+//! async waits, children and the straggler snapshot.
+#![cfg(loom)]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Waker};
+use std::time::Duration;
+
+use loom::sync::Arc;
+use loom::thread;
+use loom_tests::{bounded, exhaustive, Data};
+use quiescent::Shutdown;
+
+/// `guard()` races `trigger()`: an admitted guard's work is always waited
+/// for by the drain; a refused one is never counted.
+#[test]
+fn guard_vs_trigger() {
+    exhaustive(|| {
+        let shutdown = Shutdown::new();
+        let data = Arc::new(Data::default());
+        let worker = {
+            let shutdown = shutdown.clone();
+            let data = data.clone();
+            thread::spawn(move || match shutdown.guard() {
+                Ok(guard) => {
+                    data.write(1);
+                    drop(guard);
+                    true
+                }
+                Err(_) => false,
+            })
+        };
+        shutdown.trigger();
+        assert!(shutdown.guard().is_err());
+        let report = shutdown.wait_drained();
+        assert_eq!(report.panicked, 0);
+        // If the worker was admitted, its write happened before the drain.
+        let _ = data.read();
+        let admitted = worker.join().unwrap();
+        assert_eq!(shutdown.count(), 0);
+        if !admitted {
+            assert_eq!(data.read(), 0);
+        }
+    });
+}
+
+/// Two concurrent triggers elect exactly one `true`.
+#[test]
+fn two_triggers_elect_one() {
+    exhaustive(|| {
+        let shutdown = Shutdown::new();
+        let other = {
+            let shutdown = shutdown.clone();
+            thread::spawn(move || shutdown.trigger_with_reason("other"))
+        };
+        let mine = shutdown.trigger_with_reason("mine");
+        let theirs = other.join().unwrap();
+        assert!(mine ^ theirs, "mine={mine} theirs={theirs}");
+        let winner = if mine { "mine" } else { "other" };
+        assert_eq!(shutdown.reason().as_deref(), Some(winner));
+    });
+}
+
+/// A drain on another thread vs the last guard drop: returns, not early.
+#[test]
+fn drain_vs_last_guard_drop() {
+    exhaustive(|| {
+        let shutdown = Shutdown::new();
+        let data = Arc::new(Data::default());
+        let guard = shutdown.guard().unwrap();
+        shutdown.trigger();
+        let drainer = {
+            let shutdown = shutdown.clone();
+            let data = data.clone();
+            thread::spawn(move || {
+                shutdown.wait_drained();
+                assert_eq!(data.read(), 1);
+            })
+        };
+        data.write(1);
+        drop(guard);
+        drainer.join().unwrap();
+    });
+}
+
+/// Two concurrent drains plus the last guard drop: both return, neither
+/// early. Three threads: bounded (see README.md).
+#[test]
+fn two_drains_and_last_guard_drop() {
+    bounded(|| {
+        let shutdown = Shutdown::new();
+        let data = Arc::new(Data::default());
+        let guard = shutdown.guard().unwrap();
+        let drainers: Vec<_> = (0..2)
+            .map(|_| {
+                let shutdown = shutdown.clone();
+                let data = data.clone();
+                thread::spawn(move || {
+                    shutdown.wait_drained();
+                    assert_eq!(data.read(), 1);
+                })
+            })
+            .collect();
+        shutdown.trigger();
+        data.write(1);
+        drop(guard);
+        for d in drainers {
+            d.join().unwrap();
+        }
+    });
+}
+
+/// `wait_triggered_async` vs `trigger`: no lost wake-up.
+#[test]
+fn wait_triggered_async_vs_trigger() {
+    exhaustive(|| {
+        let shutdown = Shutdown::new();
+        let guard = shutdown.guard().unwrap();
+        let waiter = thread::spawn(move || {
+            loom::future::block_on(guard.wait_triggered_async());
+            assert!(guard.is_triggered());
+        });
+        shutdown.trigger();
+        waiter.join().unwrap();
+    });
+}
+
+/// `wait_drained_async` vs the last guard drop.
+#[test]
+fn wait_drained_async_vs_last_drop() {
+    exhaustive(|| {
+        let shutdown = Shutdown::new();
+        let data = Arc::new(Data::default());
+        let guard = shutdown.guard().unwrap();
+        shutdown.trigger();
+        let holder = {
+            let data = data.clone();
+            thread::spawn(move || {
+                data.write(1);
+                drop(guard);
+            })
+        };
+        let report = loom::future::block_on(shutdown.wait_drained_async());
+        assert_eq!((report.panicked, data.read()), (0, 1));
+        holder.join().unwrap();
+    });
+}
+
+/// A drain future polled once and dropped mid-wait while the last guard goes:
+/// nothing is left registered or broken, and a new future completes.
+#[test]
+fn drained_future_dropped_mid_wait() {
+    exhaustive(|| {
+        let shutdown = Shutdown::new();
+        let guard = shutdown.guard().unwrap();
+        shutdown.trigger();
+        let holder = thread::spawn(move || drop(guard));
+        {
+            let mut fut = Box::pin(shutdown.wait_drained_async());
+            let mut cx = Context::from_waker(Waker::noop());
+            let _ = Pin::new(&mut fut).poll(&mut cx);
+        }
+        loom::future::block_on(shutdown.wait_drained_async());
+        holder.join().unwrap();
+    });
+}
+
+/// A child's `guard()` races its parent's `trigger()`: an admitted child
+/// guard holds the parent's drain open.
+#[test]
+fn child_guard_vs_parent_trigger() {
+    exhaustive(|| {
+        let parent = Shutdown::new();
+        let child = parent.child().unwrap();
+        let data = Arc::new(Data::default());
+        let worker = {
+            let data = data.clone();
+            thread::spawn(move || {
+                if let Ok(guard) = child.guard() {
+                    data.write(1);
+                    drop(guard);
+                }
+                child
+            })
+        };
+        parent.trigger();
+        parent.wait_drained();
+        let _ = data.read();
+        let child = worker.join().unwrap();
+        assert!(child.is_triggered() && child.guard().is_err());
+    });
+}
+
+/// A child guard dropped on another thread vs the parent's drain.
+#[test]
+fn child_guard_drop_vs_parent_drain() {
+    exhaustive(|| {
+        let parent = Shutdown::new();
+        let child = parent.child().unwrap();
+        let data = Arc::new(Data::default());
+        let guard = child.guard().unwrap();
+        parent.trigger();
+        let holder = {
+            let data = data.clone();
+            thread::spawn(move || {
+                data.write(1);
+                drop(guard);
+            })
+        };
+        parent.wait_drained();
+        assert_eq!(data.read(), 1);
+        // The child drained before (or with) its parent.
+        assert_eq!(child.count(), 0);
+        holder.join().unwrap();
+    });
+}
+
+/// `child()` races the parent's `trigger()`: a child created before the
+/// trigger returned is triggered by it; none is created after.
+#[test]
+fn child_vs_parent_trigger() {
+    exhaustive(|| {
+        let parent = Shutdown::new();
+        let maker = {
+            let parent = parent.clone();
+            thread::spawn(move || parent.child().ok())
+        };
+        parent.trigger();
+        if let Some(child) = maker.join().unwrap() {
+            assert!(child.is_triggered(), "a child escaped the cascade");
+            assert!(!child.trigger());
+        }
+    });
+}
+
+/// A named guard registering and unregistering vs a straggler snapshot: every
+/// name listed is also counted.
+#[test]
+fn named_guard_vs_straggler_snapshot() {
+    exhaustive(|| {
+        let shutdown = Shutdown::new();
+        let worker = {
+            let shutdown = shutdown.clone();
+            thread::spawn(move || {
+                if let Ok(guard) = shutdown.guard_named("worker") {
+                    drop(guard);
+                }
+            })
+        };
+        shutdown.trigger();
+        // Duration::ZERO only checks, so it is usable under loom.
+        if let Err(stragglers) = shutdown.wait_drained_timeout(Duration::ZERO) {
+            assert!(
+                stragglers.names.len() <= stragglers.remaining,
+                "named a guard that was not counted: {stragglers:?}"
+            );
+        }
+        worker.join().unwrap();
+    });
+}
