@@ -1,26 +1,34 @@
 //! The crate's only `unsafe`: a counted pointer whose clone and drop cost one
-//! atomic read-modify-write each.
+//! atomic read-modify-write each, and the anchor that makes that possible.
 //!
 //! A `Token` or `Guard` must keep the shared state alive, but an `Arc` clone
 //! per token would double the fast path (one RMW on the refcount, one on the
-//! hold count). Instead the live holds of a node *collectively* own a single
-//! strong reference to its `Arc`: the hold that moves the count from 0 to 1
-//! takes that reference, the hold that moves it from 1 to 0 gives it back.
-//! Every other clone and drop touches only the count.
+//! hold count). Instead:
 //!
-//! Why this is sound: a hold can only be created from an `&Arc<N>` (a handle,
-//! which owns a strong reference of its own) or from a live hold (whose
-//! count keeps the collective reference), so the node is alive whenever a
-//! count is taken; and while a node's count is non-zero the collective
-//! reference is held, so the node is alive whenever a count is released.
-//! Increments of 0 → 1 and decrements of 1 → 0 alternate in the word's
-//! modification order, so the strong references taken and given back balance.
+//! * While the node's handle lives (the `WaitGroup`, or the `Shutdown` tree
+//!   node), it is the node's [`Anchor`]: it owns a strong reference and the
+//!   state word's `ANCHORED` bit is set. Holds own no reference at all, and
+//!   taking or dropping one touches only the count.
+//! * Otherwise the live holds *collectively* own one strong reference: the
+//!   hold that moves the count from 0 to 1 while unanchored takes it, the one
+//!   that moves it from 1 to 0 while unanchored gives it back.
+//! * When the anchor lets go, one read-modify-write clears `ANCHORED` and
+//!   reads the count: if holds are alive, the anchor first takes their
+//!   collective reference on their behalf, then drops its own.
+//!
+//! Invariant: the holds own a collective reference exactly when the count is
+//! non-zero and `ANCHORED` is clear. Every transition of either is a
+//! read-modify-write of the one word, so each side sees which case it is in.
+//! A hold is only ever created from an `&Arc<N>` (a handle, an ancestor link)
+//! or from a live hold, so the node is alive whenever a count is taken; while
+//! a count is held, the anchor or the collective reference keeps it alive.
 
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
 use crate::state::{Closed, Core};
 use crate::sync::Arc;
+use std::ops::Deref;
 
 /// Something that can be held: a counting core, and the parent whose count
 /// every hold on this node also raises (a child latch's guards keep its
@@ -50,8 +58,8 @@ impl<N: Node> Hold<N> {
     pub(crate) fn acquire(node: &Arc<N>) -> Self {
         let mut level = Some(node);
         while let Some(n) = level {
-            let prev = n.core().acquire();
-            take_collective_ref(&**n, prev);
+            let take = n.core().acquire();
+            take_collective_ref(&**n, take);
             level = n.parent();
         }
         Self::from_arc(node)
@@ -74,12 +82,12 @@ impl<N: Node> Hold<N> {
             if let Some(parent) = node.parent() {
                 // Only this level decides; ancestors are raised afterwards,
                 // unconditionally: a parent's drain can finish in between.
-                let prev = node.core().try_acquire()?;
-                take_collective_ref(&**node, prev);
+                let take = node.core().try_acquire()?;
+                take_collective_ref(&**node, take);
                 let mut level = Some(parent);
                 while let Some(n) = level {
-                    let prev = n.core().acquire();
-                    take_collective_ref(&**n, prev);
+                    let take = n.core().acquire();
+                    take_collective_ref(&**n, take);
                     level = n.parent();
                 }
                 return Ok(());
@@ -88,8 +96,8 @@ impl<N: Node> Hold<N> {
                 chain(parent)?;
             }
             match node.core().try_acquire() {
-                Ok(prev) => {
-                    take_collective_ref(&**node, prev);
+                Ok(take) => {
+                    take_collective_ref(&**node, take);
                     Ok(())
                 }
                 Err(closed) => {
@@ -143,9 +151,10 @@ impl<N: Node> Clone for Hold<N> {
     fn clone(&self) -> Self {
         let mut level = Some(self.node());
         while let Some(n) = level {
-            // The count is at least one (ours), so this never takes the
+            // The count is at least one (ours), so this never has to take the
             // collective reference; `acquire` is still the one counting path.
-            n.core().acquire();
+            let take = n.core().acquire();
+            debug_assert!(!take, "a live hold's count was zero");
             level = n.parent().map(|p| &**p);
         }
         Self {
@@ -164,10 +173,11 @@ impl<N: Node> Drop for Hold<N> {
     }
 }
 
-/// The 0 → 1 transition takes the collective strong reference.
+/// Takes the holds' collective strong reference when `take` says so (see
+/// the module docs).
 #[inline]
-fn take_collective_ref<N: Node>(node: &N, prev: usize) {
-    if prev == 0 {
+fn take_collective_ref<N: Node>(node: &N, take: bool) {
+    if take {
         // SAFETY: `node` was reached through a live `Arc<N>` (a handle or an
         // ancestor link), so the pointer came from an `Arc` and its strong
         // count is at least one for the duration of the call.
@@ -190,15 +200,60 @@ unsafe fn release_chain<N: Node>(mut ptr: *const N, panicking: bool) {
         // may be freed (its parent link with it). The parent itself stays
         // alive, because our count on it is still there.
         let parent = node.parent().map(Arc::as_ptr);
-        if node.core().release(panicking) == 0 {
-            // SAFETY: this release moved the count 1 → 0, so this thread gives
-            // back the collective reference the 0 → 1 transition took. `node`
-            // is not used after this line.
+        if node.core().release(panicking) {
+            // SAFETY: this release moved the count 1 → 0 while unanchored, so
+            // the holds owned the collective reference and this thread gives
+            // it back. `node` is not used after this line.
             unsafe { Arc::decrement_strong_count(ptr) };
         }
         match parent {
             Some(parent) => ptr = parent,
             None => return,
         }
+    }
+}
+
+/// The handle that anchors a node: owns one strong reference and keeps the
+/// node's `ANCHORED` bit set until dropped, so holds need no reference of
+/// their own meanwhile (module docs).
+pub(crate) struct Anchor<N: Node> {
+    arc: Arc<N>,
+}
+
+impl<N: Node> Anchor<N> {
+    /// Anchors a node whose core was just created (created anchored).
+    pub(crate) fn new(node: N) -> Self {
+        Self {
+            arc: Arc::new(node),
+        }
+    }
+
+    /// The anchored node's `Arc`, to make holds or extra references from.
+    pub(crate) fn arc(&self) -> &Arc<N> {
+        &self.arc
+    }
+}
+
+impl<N: Node> Deref for Anchor<N> {
+    type Target = N;
+
+    fn deref(&self) -> &N {
+        &self.arc
+    }
+}
+
+impl<N: Node> Drop for Anchor<N> {
+    fn drop(&mut self) {
+        if self.arc.core().unanchor() && !cfg!(quiescent_mutant = "anchor-no-transfer") {
+            // Holds are alive and now unanchored: they own the collective
+            // reference from here on. Take it for them before our own goes.
+            take_collective_ref(&*self.arc, true);
+        }
+    }
+}
+
+impl<N: Node + std::fmt::Debug> std::fmt::Debug for Anchor<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.arc.fmt(f)
     }
 }

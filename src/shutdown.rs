@@ -19,7 +19,7 @@ use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::hold::{Hold, Node};
+use crate::hold::{Anchor, Hold, Node};
 use crate::report::{Registry, Report, ShutdownStarted, Stragglers};
 use crate::state::{Core, Until, Waiting};
 use crate::sync::{Arc, Mutex};
@@ -130,14 +130,14 @@ impl Latch {
 
 #[derive(Debug)]
 struct Tree {
-    latch: Arc<Latch>,
+    latch: Anchor<Latch>,
     children: Mutex<Vec<Arc<Tree>>>,
 }
 
 impl Tree {
     fn new(parent: Option<Arc<Latch>>) -> Self {
         Self {
-            latch: Arc::new(Latch::new(parent)),
+            latch: Anchor::new(Latch::new(parent)),
             children: Mutex::new(Vec::new()),
         }
     }
@@ -182,7 +182,9 @@ impl Tree {
 fn prune(children: &mut Vec<Arc<Tree>>) {
     children.retain(|child| {
         prune(&mut child.children.lock());
-        Arc::strong_count(child) > 1 || Arc::strong_count(&child.latch) > 1
+        Arc::strong_count(child) > 1
+            || Arc::strong_count(child.latch.arc()) > 1
+            || child.latch.core.snapshot().count() > 0
     });
 }
 
@@ -261,7 +263,7 @@ impl Shutdown {
     /// triggered.
     pub fn guard(&self) -> Result<Guard, ShutdownStarted> {
         Ok(Guard {
-            hold: Hold::try_acquire(&self.tree.latch).map_err(|_| ShutdownStarted)?,
+            hold: Hold::try_acquire(self.tree.latch.arc()).map_err(|_| ShutdownStarted)?,
             named: None,
         })
     }
@@ -323,7 +325,7 @@ impl Shutdown {
             // Amortized: prune only when the list would grow.
             prune(&mut children);
         }
-        let tree = Arc::new(Tree::new(Some(self.tree.latch.clone())));
+        let tree = Arc::new(Tree::new(Some(self.tree.latch.arc().clone())));
         children.push(tree.clone());
         Ok(Shutdown { tree })
     }
@@ -378,7 +380,7 @@ impl Shutdown {
     /// Waits asynchronously until the latch is triggered. The future owns a
     /// reference to the latch (`'static`) and outlives every handle.
     pub fn wait_triggered_async(&self) -> Triggered {
-        Triggered::new(self.tree.latch.clone())
+        Triggered::new(self.tree.latch.arc().clone())
     }
 
     /// Blocks until the latch is triggered and no guard is left in its
@@ -425,7 +427,7 @@ impl Shutdown {
     /// Dropping the future unregisters it and changes nothing else.
     pub fn wait_drained_async(&self) -> Drained {
         Drained {
-            latch: self.tree.latch.clone(),
+            latch: self.tree.latch.arc().clone(),
             waiting: Waiting::default(),
         }
     }

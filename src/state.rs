@@ -1,9 +1,10 @@
 //! The counting core shared by `WaitGroup` and `Shutdown`.
 //!
-//! One packed atomic word holds the number of live holds (tokens or guards)
-//! and a `CLOSED` flag; two `event_listener::Event`s carry the wake-ups. The
-//! fast path (a hold created from a live hold, or dropped while others live)
-//! is a single atomic read-modify-write and touches neither event nor lock.
+//! One packed atomic word holds the number of live holds (tokens or guards),
+//! a `CLOSED` flag and an `ANCHORED` flag; two `event_listener::Event`s carry
+//! the wake-ups. The fast path (taking or dropping a hold while the group or
+//! latch handle lives, or while other holds live) is a single atomic
+//! read-modify-write and touches neither event nor lock nor refcount.
 
 use std::time::Instant;
 
@@ -12,18 +13,26 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// `state` bit 0: the latch is closed (triggered). New holds are refused by
-/// [`Core::try_acquire`] and the state becoming exactly `CLOSED` (closed, no
-/// hold left) is announced on `drained`. A `WaitGroup` core is created closed:
-/// it never refuses a token (it only uses [`Core::acquire`]), and every return
-/// to zero is worth announcing.
-pub(crate) const CLOSED: usize = 0b1;
-/// `state` bits 1..: the number of live holds, in units of `ONE`.
-pub(crate) const ONE: usize = 0b10;
+/// `state` bit 0: closed. While it is set, the state becoming exactly
+/// `CLOSED` (no hold left) is announced on `drained`; while it is clear, a
+/// return to zero costs nothing beyond the decrement.
+///
+/// * A `Shutdown` latch sets it once, on trigger, for good; it also makes
+///   [`Core::try_acquire`] refuse new holds.
+/// * A `WaitGroup` sets it only while its (single, `&mut`) waiter waits
+///   ([`Core::watch`] / [`Core::unwatch`]); it never refuses a token, since it
+///   only uses [`Core::acquire`].
+pub(crate) const CLOSED: usize = 0b01;
+/// `state` bit 1: anchored. Set while a handle (the `WaitGroup`, or the
+/// `Shutdown` tree node) owns a strong reference to the node, so the holds
+/// need none of their own; see `hold.rs` for the reference protocol.
+pub(crate) const ANCHORED: usize = 0b10;
+/// `state` bits 2..: the number of live holds, in units of `ONE`.
+pub(crate) const ONE: usize = 0b100;
 /// Holds beyond this abort the process, like `Arc`'s refcount. Half of what
-/// the count field can represent (`isize::MAX` holds), so that any number of
-/// threads racing past the check still cannot wrap the word before one aborts.
-pub(crate) const MAX_COUNT: usize = (isize::MAX as usize) >> 1;
+/// the count field can represent, so that any number of threads racing past
+/// the check still cannot wrap the word before one of them aborts.
+pub(crate) const MAX_COUNT: usize = (isize::MAX as usize) / ONE;
 
 /// A decoded copy of the state word.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -40,7 +49,7 @@ impl Snapshot {
 
     /// Closed and no hold left: the condition `drained` announces.
     pub(crate) fn is_drained(self) -> bool {
-        self.0 == CLOSED
+        self.0 & !ANCHORED == CLOSED
     }
 }
 
@@ -51,6 +60,9 @@ pub(crate) enum Until {
     Closed,
     /// `CLOSED` is set and the count is zero.
     Drained,
+    /// The count is zero (a `WaitGroup` waiter, which has set `CLOSED`
+    /// through [`Core::watch`] before waiting).
+    Zero,
 }
 
 /// The counting core.
@@ -59,7 +71,8 @@ pub(crate) struct Core {
     /// | bits  | meaning                                  |
     /// |-------|------------------------------------------|
     /// | 0     | `CLOSED`                                 |
-    /// | 1..   | live holds (`state / ONE`)               |
+    /// | 1     | `ANCHORED`                               |
+    /// | 2..   | live holds (`state / ONE`)               |
     state: AtomicUsize,
     /// Holds dropped while their thread was panicking, since creation. Only
     /// written on the unwinding path.
@@ -71,9 +84,10 @@ pub(crate) struct Core {
 }
 
 impl Core {
+    /// A core with no holds, anchored by the handle that creates it.
     pub(crate) fn new(closed: bool) -> Self {
         Self {
-            state: AtomicUsize::new(if closed { CLOSED } else { 0 }),
+            state: AtomicUsize::new(if closed { CLOSED | ANCHORED } else { ANCHORED }),
             panicked: AtomicUsize::new(0),
             drained: Event::new(),
             closed: Event::new(),
@@ -97,21 +111,23 @@ impl Core {
         self.panicked.load(Ordering::Relaxed)
     }
 
-    /// Adds one hold unconditionally; returns the count before.
+    /// Adds one hold unconditionally. True if the holds must now take their
+    /// collective strong reference (the count left zero while unanchored).
     ///
     /// `Relaxed`: the caller already holds a reference that keeps the core
     /// alive, and the count itself is ordered by the word's single modification
     /// order; nothing is published by taking a hold (as in `Arc::clone`).
     #[inline]
-    pub(crate) fn acquire(&self) -> usize {
+    pub(crate) fn acquire(&self) -> bool {
         let prev = self.state.fetch_add(ONE, Ordering::Relaxed);
         if prev / ONE >= MAX_COUNT {
             overflow();
         }
-        prev / ONE
+        prev & !CLOSED == 0
     }
 
-    /// Adds one hold unless `CLOSED`; returns the count before.
+    /// Adds one hold unless `CLOSED`. `Ok(true)` if the holds must now take
+    /// their collective strong reference, as for [`acquire`](Self::acquire).
     ///
     /// `Relaxed` on both the load and the exchange: admission and `close` are
     /// read-modify-writes of this one word, so the word's modification order
@@ -119,7 +135,7 @@ impl Core {
     /// every drain, which reads the word after the close) or after (and is
     /// refused). No data is published by admission.
     #[inline]
-    pub(crate) fn try_acquire(&self) -> Result<usize, Closed> {
+    pub(crate) fn try_acquire(&self) -> Result<bool, Closed> {
         let mut cur = self.state.load(Ordering::Relaxed);
         loop {
             if cur & CLOSED != 0 && !cfg!(quiescent_mutant = "unchecked-admission") {
@@ -134,20 +150,21 @@ impl Core {
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return Ok(cur / ONE),
+                Ok(_) => return Ok(cur == 0),
                 Err(actual) => cur = actual,
             }
         }
     }
 
-    /// Removes one hold; returns the count left. Announces a drain if that
-    /// made the state exactly `CLOSED`.
+    /// Removes one hold, announcing the drain if it was the last hold of a
+    /// closed core. True if the holds must now give back their collective
+    /// strong reference (the count reached zero while unanchored).
     ///
     /// `Release`: every write the holder made happens-before a waiter's
     /// `Acquire` snapshot that sees the lower count (all decrements are
     /// read-modify-writes, so they extend one release sequence).
     #[inline]
-    pub(crate) fn release(&self, panicking: bool) -> usize {
+    pub(crate) fn release(&self, panicking: bool) -> bool {
         if panicking {
             // Cold path: published by the Release decrement just below.
             self.panicked.fetch_add(1, Ordering::Relaxed);
@@ -157,7 +174,8 @@ impl Core {
         #[cfg(quiescent_mutant = "relaxed-release")]
         let prev = self.state.fetch_sub(ONE, Ordering::Relaxed);
         debug_assert!(prev >= ONE, "hold count underflow");
-        if prev - ONE == CLOSED {
+        let left = prev - ONE;
+        if left & !ANCHORED == CLOSED {
             // `notify` emits a SeqCst fence before reading the listener list;
             // a waiter registers its listener (also followed by a SeqCst fence)
             // before its second look at the state. One of the two sees the
@@ -165,7 +183,20 @@ impl Core {
             // notification finds its listener. No lost wake-up.
             self.drained.notify(usize::MAX);
         }
-        prev / ONE - 1
+        left & !CLOSED == 0
+    }
+
+    /// The anchoring handle lets go. True if holds are still alive: the
+    /// handle's strong reference must then pass to them (the caller takes
+    /// their collective reference before dropping its own).
+    ///
+    /// `AcqRel`: as for `close`; the word's modification order decides whether
+    /// a concurrent last release saw the anchor (and left the reference to
+    /// it) or not (and gave back the collective one).
+    pub(crate) fn unanchor(&self) -> bool {
+        let prev = self.state.fetch_and(!ANCHORED, Ordering::AcqRel);
+        debug_assert!(prev & ANCHORED != 0, "unanchored twice");
+        prev / ONE > 0
     }
 
     /// Sets `CLOSED`; true for the call that set it.
@@ -178,7 +209,7 @@ impl Core {
             return false;
         }
         self.closed.notify(usize::MAX);
-        if prev == 0 {
+        if prev / ONE == 0 {
             self.drained.notify(usize::MAX);
         }
         true
@@ -190,18 +221,39 @@ impl Core {
         self.drained.total_listeners() + self.closed.total_listeners()
     }
 
+    /// Sets `CLOSED` without announcing it: a `WaitGroup` waiter asks to be
+    /// told when the count reaches zero.
+    ///
+    /// Why no wake-up is lost: this and every decrement are read-modify-writes
+    /// of one word. A decrement ordered after this one sees `CLOSED` and
+    /// notifies; one ordered before has already lowered the count that the
+    /// waiter checks after registering its listener. `AcqRel` is more than
+    /// the protocol needs (the word's modification order decides); it keeps
+    /// the argument free of ordering subtleties on a path that is already slow.
+    pub(crate) fn watch(&self) {
+        self.state.fetch_or(CLOSED, Ordering::AcqRel);
+    }
+
+    /// Clears `CLOSED` after a `WaitGroup` wait, so that later returns to zero
+    /// skip the notification. Only the single waiter (`&mut WaitGroup`) calls
+    /// this, so no other waiter can lose its request.
+    pub(crate) fn unwatch(&self) {
+        self.state.fetch_and(!CLOSED, Ordering::AcqRel);
+    }
+
     fn holds(&self, until: Until) -> bool {
         let snapshot = self.snapshot();
         match until {
             Until::Closed => snapshot.is_closed(),
             Until::Drained => snapshot.is_drained(),
+            Until::Zero => snapshot.count() == 0,
         }
     }
 
     fn listen(&self, until: Until) -> EventListener {
         match until {
             Until::Closed => self.closed.listen(),
-            Until::Drained => self.drained.listen(),
+            Until::Drained | Until::Zero => self.drained.listen(),
         }
     }
 
@@ -293,8 +345,9 @@ mod tests {
     #[test]
     fn snapshot_decodes_the_word() {
         let core = Core::new(false);
-        assert_eq!(core.acquire(), 0);
-        assert_eq!(core.try_acquire().unwrap(), 1);
+        // Anchored: no collective reference is taken or given back.
+        assert!(!core.acquire());
+        assert!(!core.try_acquire().unwrap());
         let s = core.snapshot();
         assert_eq!(
             (s.count(), s.is_closed(), s.is_drained()),
@@ -303,10 +356,16 @@ mod tests {
         assert!(core.close());
         assert!(!core.close());
         assert!(core.try_acquire().is_err());
-        assert_eq!(core.release(false), 1);
-        assert_eq!(core.release(true), 0);
+        assert!(!core.release(false));
+        // The anchor lets go with a hold alive: the reference passes on...
+        assert!(core.unanchor());
+        // ...and the last release gives it back.
+        assert!(core.release(true));
         assert!(core.snapshot().is_drained());
         assert_eq!(core.panicked(), 1);
+        // Unanchored: the first hold takes the collective reference.
+        assert!(core.acquire());
+        assert!(core.release(false));
     }
 
     #[test]

@@ -105,6 +105,11 @@ impl AtomicUsize {
     }
 
     #[inline]
+    pub(crate) fn fetch_and(&self, value: usize, order: Ordering) -> usize {
+        self.0.fetch_and(value, order)
+    }
+
+    #[inline]
     pub(crate) fn compare_exchange_weak(
         &self,
         current: usize,

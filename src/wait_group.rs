@@ -7,13 +7,13 @@ use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::hold::{Hold, Node};
+use crate::hold::{Anchor, Hold, Node};
 use crate::report::Timeout;
 use crate::state::{Core, Until, Waiting};
 use crate::sync::Arc;
 
-/// The shared part of a wait group: just the counting core, created closed so
-/// that every return to zero wakes the waiter (see `state::CLOSED`).
+/// The shared part of a wait group: just the counting core. Its `CLOSED` bit
+/// is set only while the waiter waits (see `state::CLOSED`).
 #[derive(Debug)]
 pub(crate) struct Group {
     core: Core,
@@ -73,7 +73,7 @@ impl Node for Group {
 /// releases its count (so `wait` never hangs on a panicked worker) and is
 /// counted in [`panicked`](Self::panicked).
 pub struct WaitGroup {
-    group: Arc<Group>,
+    group: Anchor<Group>,
 }
 
 impl WaitGroup {
@@ -85,8 +85,8 @@ impl WaitGroup {
     /// ```
     pub fn new() -> Self {
         Self {
-            group: Arc::new(Group {
-                core: Core::new(true),
+            group: Anchor::new(Group {
+                core: Core::new(false),
             }),
         }
     }
@@ -102,7 +102,7 @@ impl WaitGroup {
     /// ```
     pub fn token(&self) -> Token {
         Token {
-            hold: Hold::acquire(&self.group),
+            hold: Hold::acquire(self.group.arc()),
         }
     }
 
@@ -151,7 +151,8 @@ impl WaitGroup {
     /// Blocks the current thread; from async code use
     /// [`wait_async`](Self::wait_async).
     pub fn wait(&mut self) {
-        self.group.core.wait(Until::Drained, None);
+        self.wait_until(None)
+            .expect("a wait without a deadline cannot time out");
     }
 
     /// Blocks until every token has been dropped or `timeout` has passed.
@@ -189,7 +190,15 @@ impl WaitGroup {
     }
 
     fn wait_until(&mut self, deadline: Option<Instant>) -> Result<(), Timeout> {
-        if self.group.core.wait(Until::Drained, deadline) {
+        let core = &self.group.core;
+        // Fast path: nothing to wait for, nothing to announce.
+        if core.snapshot().count() == 0 {
+            return Ok(());
+        }
+        core.watch();
+        let zero = core.wait(Until::Zero, deadline);
+        core.unwatch();
+        if zero {
             Ok(())
         } else {
             Err(Timeout {
@@ -219,6 +228,7 @@ impl WaitGroup {
         Wait {
             group: &self.group,
             waiting: Waiting::default(),
+            watching: false,
         }
     }
 
@@ -317,6 +327,9 @@ impl fmt::Debug for Token {
 pub struct Wait<'a> {
     group: &'a Group,
     waiting: Waiting,
+    /// Whether this future has set the group's `CLOSED` bit (and must clear
+    /// it when it completes or is dropped).
+    watching: bool,
 }
 
 impl Future for Wait<'_> {
@@ -324,7 +337,28 @@ impl Future for Wait<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        this.waiting.poll(&this.group.core, Until::Drained, cx)
+        let core = &this.group.core;
+        if !this.watching {
+            if core.snapshot().count() == 0 {
+                return Poll::Ready(());
+            }
+            core.watch();
+            this.watching = true;
+        }
+        let poll = this.waiting.poll(core, Until::Zero, cx);
+        if poll.is_ready() {
+            core.unwatch();
+            this.watching = false;
+        }
+        poll
+    }
+}
+
+impl Drop for Wait<'_> {
+    fn drop(&mut self) {
+        if self.watching {
+            self.group.core.unwatch();
+        }
     }
 }
 
@@ -356,6 +390,36 @@ mod tests {
         let mut wait = wg.wait_async();
         assert!(Pin::new(&mut wait).poll(&mut cx).is_ready());
         assert_eq!(wait.group.core.listeners(), 0);
+    }
+
+    #[test]
+    fn only_a_waiting_waiter_asks_for_the_zero_notification() {
+        let mut wg = WaitGroup::new();
+        let token = wg.token();
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(!wg.group.core.snapshot().is_closed());
+        {
+            let mut wait = wg.wait_async();
+            assert!(Pin::new(&mut wait).poll(&mut cx).is_pending());
+            assert!(wait.group.core.snapshot().is_closed());
+        }
+        assert!(
+            !wg.group.core.snapshot().is_closed(),
+            "dropped wait left the bit"
+        );
+        let t = std::thread::spawn(move || drop(token));
+        wg.wait();
+        t.join().unwrap();
+        assert!(
+            !wg.group.core.snapshot().is_closed(),
+            "finished wait left the bit"
+        );
+        let _late = wg.token();
+        assert!(wg.wait_timeout(Duration::from_millis(1)).is_err());
+        assert!(
+            !wg.group.core.snapshot().is_closed(),
+            "timed-out wait left the bit"
+        );
     }
 
     #[test]

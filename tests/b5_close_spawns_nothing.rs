@@ -51,7 +51,13 @@ fn ten_thousand_pending_waits_spawn_no_thread() {
             assert!(wg.wait_timeout(Duration::ZERO).is_err());
             assert!(shutdown.wait_drained_timeout(Duration::ZERO).is_err());
         }
-        assert_eq!(threads(), before, "waiting created threads");
+        // `<=`: a thread of the test harness may still be exiting from the
+        // previous test; none may appear.
+        let after = threads();
+        assert!(
+            after <= before,
+            "waiting created threads: {before} -> {after}"
+        );
         drop(pending);
     });
 }

@@ -259,3 +259,22 @@ fn named_guard_vs_straggler_snapshot() {
         worker.join().unwrap();
     });
 }
+
+/// The last handle is dropped while the last guard is dropped on another
+/// thread: the shared state is freed exactly once, by whichever goes last
+/// (loom checks every `Arc` is released and none twice).
+#[test]
+fn last_handle_drop_vs_last_guard_drop() {
+    exhaustive(|| {
+        let shutdown = Shutdown::new();
+        let child = shutdown.child().unwrap();
+        let guard = child.guard().unwrap();
+        let holder = thread::spawn(move || {
+            assert!(!guard.is_triggered());
+            drop(guard);
+        });
+        drop(child);
+        drop(shutdown);
+        holder.join().unwrap();
+    });
+}
