@@ -377,6 +377,25 @@ impl Shutdown {
         self.tree.latch.wait_triggered(None);
     }
 
+    /// Blocks until the latch is triggered or `timeout` passes; true if
+    /// triggered. Any duration is accepted: `Duration::ZERO` only checks, and
+    /// one too large for a deadline (`Duration::MAX`) waits without one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let shutdown = quiescent::Shutdown::new();
+    /// // Serve for up to 10ms, or until someone triggers the shutdown.
+    /// assert!(!shutdown.wait_triggered_timeout(Duration::from_millis(10)));
+    /// shutdown.trigger();
+    /// assert!(shutdown.wait_triggered_timeout(Duration::ZERO));
+    /// ```
+    pub fn wait_triggered_timeout(&self, timeout: Duration) -> bool {
+        self.tree
+            .latch
+            .wait_triggered(Instant::now().checked_add(timeout))
+    }
+
     /// Waits asynchronously until the latch is triggered. The future owns a
     /// reference to the latch (`'static`) and outlives every handle.
     pub fn wait_triggered_async(&self) -> Triggered {

@@ -1,0 +1,178 @@
+//! Turns the last `cargo bench --bench compare` run into the table and chart
+//! of BENCHMARKS.md: reads criterion's estimates under `target/criterion`,
+//! prints a Markdown table of medians and ratios to quiescent, and draws
+//! `benchmarks.svg` with plotters (the plotting crate criterion uses).
+//!
+//! ```sh
+//! cargo bench --bench compare -- --warm-up-time 1 --measurement-time 3
+//! cargo run --release --example bench_report > /tmp/table.md
+//! ```
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use plotters::prelude::*;
+
+/// Group → (implementation → median in nanoseconds), in the bench's order.
+type Results = Vec<(String, Vec<(String, f64)>)>;
+
+/// The order the groups appear in benches/compare.rs.
+const GROUPS: &[&str] = &[
+    "clone_drop",
+    "clone_drop_contended",
+    "guard_drop",
+    "go_uncontended",
+    "go_add_done",
+    "go_add_done_work",
+    "go_wait",
+    "go_wait_work",
+    "go_actually_wait",
+    "wakeup_latency",
+    "fan_in_1m",
+    "async_shutdown_10k",
+];
+
+/// The median's point estimate in criterion's `estimates.json`.
+fn median(json: &str) -> Option<f64> {
+    let rest = &json[json.find("\"median\"")?..];
+    let rest = &rest[rest.find("\"point_estimate\":")? + "\"point_estimate\":".len()..];
+    let end = rest.find([',', '}'])?;
+    rest[..end].trim().parse().ok()
+}
+
+fn collect(dir: &Path, prefix: &str, out: &mut BTreeMap<String, f64>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == "new" {
+            if let Some(m) = fs::read_to_string(path.join("estimates.json"))
+                .ok()
+                .and_then(|j| median(&j))
+            {
+                out.insert(prefix.trim_end_matches('/').to_string(), m);
+            }
+        } else if path.is_dir() && name != "report" && name != "base" && name != "change" {
+            collect(&path, &format!("{prefix}{name}/"), out);
+        }
+    }
+}
+
+fn load(root: &Path) -> Results {
+    GROUPS
+        .iter()
+        .filter_map(|group| {
+            let mut benches = BTreeMap::new();
+            collect(&root.join(group), "", &mut benches);
+            if benches.is_empty() {
+                return None;
+            }
+            let mut rows: Vec<(String, f64)> = benches.into_iter().collect();
+            // quiescent's rows first, then the others by time.
+            rows.sort_by(|a, b| {
+                let qa = !a.0.starts_with("quiescent")
+                    && !a.0.starts_with("token")
+                    && !a.0.starts_with("guard");
+                let qb = !b.0.starts_with("quiescent")
+                    && !b.0.starts_with("token")
+                    && !b.0.starts_with("guard");
+                qa.cmp(&qb).then(a.1.total_cmp(&b.1))
+            });
+            Some((group.to_string(), rows))
+        })
+        .collect()
+}
+
+fn human(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{ns:.2} ns")
+    }
+}
+
+fn table(results: &Results) {
+    println!("| group | implementation | median | ratio to the first row |");
+    println!("|---|---|---:|---:|");
+    for (group, rows) in results {
+        let base = rows[0].1;
+        for (name, ns) in rows {
+            println!("| {group} | {name} | {} | {:.2}× |", human(*ns), ns / base);
+        }
+    }
+}
+
+fn chart(results: &Results, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let rows: usize = results.iter().map(|(_, r)| r.len() + 1).sum();
+    let (width, row_h, label_w) = (900u32, 18i32, 300i32);
+    let height = (rows as i32 * row_h + 60) as u32;
+    let root = SVGBackend::new(path, (width, height)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let text = ("sans-serif", 13).into_font();
+    let bold = ("sans-serif", 14).into_font().style(FontStyle::Bold);
+    root.draw(&Text::new(
+        "median time relative to the group's first row (quiescent), capped at 8×",
+        (10, 10),
+        bold.clone(),
+    ))?;
+    let max_ratio = 8.0;
+    let bar_w = (width as i32 - label_w - 80) as f64;
+    let mut y = 40;
+    for (group, rows) in results {
+        root.draw(&Text::new(group.clone(), (10, y), bold.clone()))?;
+        y += row_h;
+        let base = rows[0].1;
+        for (name, ns) in rows {
+            let ratio = ns / base;
+            let w = (ratio.min(max_ratio) / max_ratio * bar_w) as i32;
+            let colour = if name.starts_with("quiescent")
+                || name.starts_with("token")
+                || name.starts_with("guard")
+            {
+                RGBColor(46, 125, 50)
+            } else if name.starts_with("raw") {
+                RGBColor(120, 120, 120)
+            } else {
+                RGBColor(198, 40, 40)
+            };
+            root.draw(&Text::new(name.clone(), (24, y), text.clone()))?;
+            root.draw(&Rectangle::new(
+                [(label_w, y), (label_w + w.max(1), y + row_h - 5)],
+                colour.filled(),
+            ))?;
+            root.draw(&Text::new(
+                format!("{:.2}× ({})", ratio, human(*ns)),
+                (label_w + w.max(1) + 6, y),
+                text.clone(),
+            ))?;
+            y += row_h;
+        }
+    }
+    root.present()?;
+    Ok(())
+}
+
+fn main() {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+    let results = load(&target.join("criterion"));
+    if results.is_empty() {
+        eprintln!(
+            "no criterion results under {}: run `cargo bench --bench compare` first",
+            target.display()
+        );
+        std::process::exit(1);
+    }
+    table(&results);
+    let svg = Path::new(env!("CARGO_MANIFEST_DIR")).join("benchmarks.svg");
+    if let Err(e) = chart(&results, &svg) {
+        eprintln!("could not draw {}: {e}", svg.display());
+        std::process::exit(1);
+    }
+    eprintln!("wrote {}", svg.display());
+}

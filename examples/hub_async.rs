@@ -1,0 +1,334 @@
+//! The async twin of `hub.rs`, on tokio: the same loopback hub, one reader
+//! task and one writer task per connection (the writer owns the write half
+//! and is fed by a channel), a hub task that broadcasts, in-process clients,
+//! and an ordered shutdown through `wait_triggered_async` and
+//! `wait_drained_async` / `shutdown_async`.
+//!
+//! ```sh
+//! cargo run --release --example hub_async -- --clients 16 --seconds 2
+//! ```
+#![allow(clippy::disallowed_types)]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use quiescent::{Guard, Shutdown};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+/// Settings: clients, run time and grace, in seconds.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// In-process clients generating load.
+    pub clients: usize,
+    /// Run time before the shutdown is triggered.
+    pub seconds: f64,
+    /// How long the shutdown may take.
+    pub grace: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            clients: 8,
+            seconds: 2.0,
+            grace: 2.0,
+        }
+    }
+}
+
+/// Parses `--clients N --seconds S --grace S`.
+pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Config, String> {
+    let mut config = Config::default();
+    let mut args = args.into_iter();
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let bad = || format!("bad value {value:?} for {flag}");
+        match flag.as_str() {
+            "--clients" => {
+                config.clients = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=256).contains(n))
+                    .ok_or_else(bad)?
+            }
+            "--seconds" => {
+                config.seconds = value
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| (0.0..=3600.0).contains(s))
+                    .ok_or_else(bad)?
+            }
+            "--grace" => {
+                config.grace = value
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| (0.0..=3600.0).contains(s))
+                    .ok_or_else(bad)?
+            }
+            _ => return Err(format!("unknown flag {flag:?}")),
+        }
+    }
+    Ok(config)
+}
+
+/// Counts of one run.
+#[derive(Debug, Default)]
+pub struct Counts {
+    /// Connections accepted.
+    pub connections: AtomicU64,
+    /// Lines the clients wrote.
+    pub sent: AtomicU64,
+    /// Lines the server read.
+    pub read: AtomicU64,
+    /// Copies the hub queued.
+    pub routed: AtomicU64,
+    /// Copies the clients received.
+    pub delivered: AtomicU64,
+    /// Goodbyes the clients received.
+    pub goodbyes: AtomicU64,
+}
+
+enum Event {
+    Join(u64, mpsc::UnboundedSender<String>),
+    Message(u64, String),
+}
+
+/// Runs the demo; returns the counts and the drain's outcome.
+pub async fn run(
+    config: &Config,
+) -> std::io::Result<(
+    Arc<Counts>,
+    Result<quiescent::Report, quiescent::Stragglers>,
+)> {
+    let root = Shutdown::new();
+    let (acceptor, readers, hub, writers) = (
+        root.child().expect("fresh"),
+        root.child().expect("fresh"),
+        root.child().expect("fresh"),
+        root.child().expect("fresh"),
+    );
+    let counts = Arc::new(Counts::default());
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (hub_tx, hub_rx) = mpsc::unbounded_channel();
+    tokio::spawn(run_hub(
+        hub.guard_named("hub").expect("fresh"),
+        hub_rx,
+        counts.clone(),
+    ));
+    {
+        let guard = acceptor.guard_named("acceptor").expect("fresh");
+        let (readers, writers, counts) = (readers.clone(), writers.clone(), counts.clone());
+        tokio::spawn(async move {
+            let mut id = 0;
+            loop {
+                let (stream, peer) = tokio::select! {
+                    _ = guard.wait_triggered_async() => break,
+                    accepted = listener.accept() => match accepted {
+                        Ok(conn) => conn,
+                        Err(_) => break,
+                    },
+                };
+                let (Ok(reader), Ok(writer)) = (
+                    readers.guard_named(format!("reader-{peer}")),
+                    writers.guard_named(format!("writer-{peer}")),
+                ) else {
+                    break;
+                };
+                counts.connections.fetch_add(1, Ordering::Relaxed);
+                let (read_half, write_half) = stream.into_split();
+                let (tx, rx) = mpsc::unbounded_channel();
+                let _ = hub_tx.send(Event::Join(id, tx));
+                tokio::spawn(write_loop(writer, write_half, rx));
+                tokio::spawn(read_loop(
+                    reader,
+                    read_half,
+                    id,
+                    hub_tx.clone(),
+                    counts.clone(),
+                ));
+                id += 1;
+            }
+            drop(guard);
+        });
+    }
+    for i in 0..config.clients {
+        tokio::spawn(client(i, addr, counts.clone()));
+    }
+    let _ = tokio::time::timeout(
+        Duration::from_secs_f64(config.seconds),
+        root.wait_triggered_async(),
+    )
+    .await;
+    root.trigger_with_reason("run time over");
+    let grace = Duration::from_secs_f64(config.grace);
+    let result = match tokio::time::timeout(grace, root.shutdown_async()).await {
+        Ok(report) => Ok(report),
+        Err(_) => root.wait_drained_timeout(Duration::ZERO),
+    };
+    // Let the clients read their goodbyes.
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while counts.goodbyes.load(Ordering::Relaxed) < counts.connections.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+    Ok((counts, result))
+}
+
+async fn read_loop(
+    guard: Guard,
+    read: tokio::net::tcp::OwnedReadHalf,
+    id: u64,
+    hub: mpsc::UnboundedSender<Event>,
+    counts: Arc<Counts>,
+) {
+    let mut lines = BufReader::new(read).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        counts.read.fetch_add(1, Ordering::Relaxed);
+        if hub.send(Event::Message(id, line)).is_err() {
+            break;
+        }
+    }
+    drop(guard);
+}
+
+async fn write_loop(
+    guard: Guard,
+    mut write: tokio::net::tcp::OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<String>,
+) {
+    let mut told = false;
+    loop {
+        tokio::select! {
+            _ = guard.wait_triggered_async(), if !told => {
+                told = true;
+                if write.write_all(b"draining\n").await.is_err() { return; }
+            }
+            line = rx.recv() => match line {
+                Some(line) => {
+                    if write.write_all(format!("{line}\n").as_bytes()).await.is_err() { return; }
+                }
+                None => break,
+            },
+        }
+    }
+    if !told {
+        let _ = write.write_all(b"draining\n").await;
+    }
+    let _ = write.write_all(b"goodbye\n").await;
+    let _ = write.flush().await;
+    drop(guard);
+}
+
+async fn run_hub(guard: Guard, mut rx: mpsc::UnboundedReceiver<Event>, counts: Arc<Counts>) {
+    let mut writers = HashMap::new();
+    while let Some(event) = rx.recv().await {
+        match event {
+            Event::Join(id, tx) => {
+                writers.insert(id, tx);
+            }
+            Event::Message(from, line) => {
+                for (&to, tx) in &writers {
+                    if to != from && tx.send(line.clone()).is_ok() {
+                        counts.routed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+    drop(writers);
+    drop(guard);
+}
+
+async fn client(i: usize, addr: std::net::SocketAddr, counts: Arc<Counts>) {
+    let Ok(stream) = TcpStream::connect(addr).await else {
+        return;
+    };
+    let (read, mut write) = stream.into_split();
+    let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let sender = tokio::spawn(async move {
+        let mut sent = 0u64;
+        let mut tick = tokio::time::interval(Duration::from_millis(1));
+        loop {
+            tokio::select! {
+                _ = &mut stop_rx => break,
+                _ = tick.tick() => {
+                    if write.write_all(format!("msg from client {i} #{sent}\n").as_bytes()).await.is_err() { break; }
+                    sent += 1;
+                }
+            }
+        }
+        let _ = write.shutdown().await;
+        sent
+    });
+    let mut stop = Some(stop_tx);
+    let mut delivered = 0;
+    let mut lines = BufReader::new(read).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        match line.as_str() {
+            "draining" => {
+                if let Some(stop) = stop.take() {
+                    let _ = stop.send(());
+                }
+            }
+            "goodbye" => {
+                counts.goodbyes.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
+            _ => delivered += 1,
+        }
+    }
+    drop(stop);
+    counts
+        .sent
+        .fetch_add(sender.await.unwrap_or(0), Ordering::Relaxed);
+    counts.delivered.fetch_add(delivered, Ordering::Relaxed);
+}
+
+#[allow(dead_code)]
+fn main() {
+    let config = match parse_args(std::env::args().skip(1)) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("hub_async: {e}\nusage: hub_async [--clients N] [--seconds S] [--grace S]");
+            std::process::exit(2);
+        }
+    };
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let (counts, result) = rt.block_on(run(&config)).expect("hub_async");
+    let (sent, read) = (
+        counts.sent.load(Ordering::Relaxed),
+        counts.read.load(Ordering::Relaxed),
+    );
+    let (routed, delivered) = (
+        counts.routed.load(Ordering::Relaxed),
+        counts.delivered.load(Ordering::Relaxed),
+    );
+    let lost = sent != read || routed != delivered;
+    println!(
+        "hub_async: {} clients for {:.1}s",
+        config.clients, config.seconds
+    );
+    println!(
+        "  connections  {}",
+        counts.connections.load(Ordering::Relaxed)
+    );
+    println!(
+        "  messages     sent {sent}, read {read}, routed {routed}, delivered {delivered}{}",
+        if lost {
+            " (LOST MESSAGES)"
+        } else {
+            " (nothing lost)"
+        }
+    );
+    match &result {
+        Ok(report) => println!("  shutdown     {report}"),
+        Err(stragglers) => println!("  stragglers   {stragglers}"),
+    }
+    std::process::exit(if result.is_ok() && !lost { 0 } else { 1 });
+}

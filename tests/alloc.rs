@@ -1,0 +1,97 @@
+//! The fast paths allocate nothing: token clone/drop, unnamed guard
+//! admit/drop (idle and busy latch), and waits that find nothing to wait for.
+//! Counted by a global allocator that counts allocations per thread.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::time::Duration;
+
+use quiescent::{Shutdown, WaitGroup};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator; only counts on the side.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made on this thread by `f`.
+fn allocations(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+#[test]
+fn token_clone_and_drop_allocate_nothing() {
+    let mut wg = WaitGroup::new();
+    let base = wg.token();
+    assert_eq!(
+        allocations(|| {
+            for _ in 0..1_000 {
+                drop(base.clone());
+                drop(wg.token());
+            }
+        }),
+        0
+    );
+    drop(base);
+    assert_eq!(allocations(|| wg.wait()), 0, "a wait that finds zero");
+    assert_eq!(
+        allocations(|| assert!(wg.wait_timeout(Duration::ZERO).is_ok())),
+        0
+    );
+    // A token leaving and re-entering zero with the group dropped still
+    // allocates nothing (the holds take the group's reference).
+    let t = wg.token();
+    drop(wg);
+    assert_eq!(allocations(|| drop(t.clone())), 0);
+}
+
+#[test]
+fn unnamed_guards_allocate_nothing() {
+    let shutdown = Shutdown::new();
+    let child = shutdown.child().unwrap();
+    assert_eq!(
+        allocations(|| {
+            for _ in 0..1_000 {
+                drop(shutdown.guard().unwrap()); // idle latch: 0 -> 1 -> 0
+                let busy = shutdown.guard().unwrap();
+                drop(busy.clone());
+                drop(child.guard().unwrap());
+                drop(busy);
+            }
+        }),
+        0
+    );
+    shutdown.trigger();
+    assert_eq!(allocations(|| assert!(shutdown.guard().is_err())), 0);
+    assert_eq!(
+        allocations(|| {
+            let report = shutdown.wait_drained();
+            assert_eq!(report.panicked, 0);
+        }),
+        0,
+        "a drain that finds the latch drained"
+    );
+    // A named guard does allocate (its registry entry): that is the price
+    // of being named, paid only by those who ask for it.
+    let other = Shutdown::new();
+    assert!(allocations(|| drop(other.guard_named("named").unwrap())) > 0);
+}

@@ -1,0 +1,195 @@
+//! Every example, end to end: the hub demo (normal run, `--stuck`, `--panic`,
+//! bad flags), its async twin, and the bug gallery B1–B6. The examples are
+//! included as modules so each scenario runs in-process, bounded in time.
+#![allow(clippy::disallowed_types)]
+
+mod common;
+
+#[path = "../examples/hub.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod hub;
+
+#[path = "../examples/hub_async.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod hub_async;
+
+#[path = "../examples/bug_b1_negative_counter.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod b1;
+#[path = "../examples/bug_b2_concurrent_close.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod b2;
+#[path = "../examples/bug_b3_panic_before_done.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod b3;
+#[path = "../examples/bug_b4_add_inside_task.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod b4;
+#[path = "../examples/bug_b5_stuck_close.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod b5;
+#[path = "../examples/bug_b6_admitted_after_shutdown.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod b6;
+
+use std::sync::atomic::Ordering;
+
+use common::{bounded, quiet_panics};
+
+fn quick(clients: usize) -> hub::Config {
+    hub::Config {
+        clients,
+        seconds: 0.5,
+        grace: 10.0,
+        ..hub::Config::default()
+    }
+}
+
+#[test]
+fn hub_drains_in_order_and_loses_nothing() {
+    bounded(60, || {
+        let config = quick(4);
+        let outcome = hub::run(&config).unwrap();
+        hub::print(&config, &outcome);
+        assert_eq!(outcome.connections, 4);
+        assert!(outcome.sent > 0);
+        assert!(outcome.nothing_lost(), "{outcome:?}");
+        // Each message reaches the others connected at the time (early
+        // messages precede the last joins).
+        assert!(outcome.routed > 0 && outcome.routed <= outcome.sent * 3);
+        assert_eq!(outcome.goodbyes, 4, "one goodbye per connection");
+        let report = outcome.result.as_ref().expect("drained within the grace");
+        assert_eq!(report.panicked, 0);
+        assert_eq!(report.reason.as_deref(), Some("run time over"));
+        // Components drained in order: acceptor, readers, hub, writers.
+        let times: Vec<_> = outcome
+            .stages
+            .iter()
+            .map(|(_, t)| t.expect("drained"))
+            .collect();
+        assert!(
+            times.windows(2).all(|w| w[0] <= w[1]),
+            "{:?}",
+            outcome.stages
+        );
+        assert_eq!(outcome.exit_code(), 0);
+    });
+}
+
+#[test]
+fn hub_stuck_names_the_straggler_and_fails() {
+    bounded(60, || {
+        let config = hub::Config {
+            stuck: true,
+            grace: 0.3,
+            ..quick(2)
+        };
+        let outcome = hub::run(&config).unwrap();
+        hub::print(&config, &outcome);
+        let stragglers = outcome
+            .result
+            .as_ref()
+            .expect_err("the stuck guard remains");
+        assert_eq!(stragglers.names, ["stuck-worker"]);
+        assert!(stragglers.to_string().contains("examples/hub.rs:"));
+        assert_eq!(outcome.exit_code(), 1);
+    });
+}
+
+#[test]
+fn hub_panicking_handler_is_reported_and_still_drained() {
+    quiet_panics();
+    bounded(60, || {
+        let config = hub::Config {
+            panic: true,
+            ..quick(3)
+        };
+        let outcome = hub::run(&config).unwrap();
+        let report = outcome.result.as_ref().expect("drained despite the panic");
+        assert_eq!(report.panicked, 1);
+        assert!(outcome.nothing_lost(), "{outcome:?}");
+        assert_eq!(outcome.exit_code(), 0);
+    });
+}
+
+#[test]
+fn hub_rejects_bad_flags_clearly() {
+    let parse = |args: &[&str]| hub::parse_args(args.iter().map(|s| s.to_string()));
+    assert_eq!(parse(&[]).unwrap(), hub::Config::default());
+    let c = parse(&[
+        "--clients",
+        "3",
+        "--seconds",
+        "0.5",
+        "--grace",
+        "1",
+        "--stuck",
+        "--panic",
+    ])
+    .unwrap();
+    assert_eq!(
+        (c.clients, c.seconds, c.grace, c.stuck, c.panic),
+        (3, 0.5, 1.0, true, true)
+    );
+    assert_eq!(
+        parse(&["--clients", "0"]).unwrap_err(),
+        "--clients takes a whole number from 1 to 256, not \"0\""
+    );
+    assert_eq!(
+        parse(&["--seconds", "-1"]).unwrap_err(),
+        "--seconds takes seconds from 0 to 3600, not \"-1\""
+    );
+    assert_eq!(
+        parse(&["--grace", "NaN"]).unwrap_err(),
+        "--grace takes seconds from 0 to 3600, not \"NaN\""
+    );
+    assert_eq!(parse(&["--grace"]).unwrap_err(), "--grace needs a value");
+    assert_eq!(parse(&["--bogus"]).unwrap_err(), "unknown flag \"--bogus\"");
+}
+
+#[test]
+fn hub_async_drains_and_loses_nothing() {
+    bounded(60, || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let config = hub_async::Config {
+            clients: 4,
+            seconds: 0.5,
+            grace: 10.0,
+        };
+        let (counts, result) = rt.block_on(hub_async::run(&config)).unwrap();
+        let report = result.expect("drained");
+        assert_eq!(report.panicked, 0);
+        let sent = counts.sent.load(Ordering::Relaxed);
+        assert!(sent > 0);
+        assert_eq!(sent, counts.read.load(Ordering::Relaxed));
+        assert_eq!(
+            counts.routed.load(Ordering::Relaxed),
+            counts.delivered.load(Ordering::Relaxed)
+        );
+        assert_eq!(counts.goodbyes.load(Ordering::Relaxed), 4);
+        assert!(hub_async::parse_args(["--clients".to_string()]).is_err());
+    });
+}
+
+#[test]
+fn gallery_b1_to_b6() {
+    quiet_panics();
+    bounded(60, || {
+        assert_eq!(b1::run(), (3, 0));
+        assert_eq!(b2::run(16), (1, 16));
+        assert_eq!(b3::run(), (0, 1));
+        assert_eq!(b4::run(100), 100);
+        let stragglers = b5::run();
+        assert_eq!(
+            (stragglers.remaining, stragglers.names.clone()),
+            (1, vec!["ping-loop".to_string()])
+        );
+        let (admitted, refused) = b6::run(200);
+        assert_eq!(refused, 200);
+        assert!(admitted <= 200 * 100);
+    });
+}
