@@ -23,7 +23,8 @@ pub struct Report {
     /// Guards of the latch (or its subtree) dropped while their thread was
     /// panicking, since creation.
     pub panicked: usize,
-    /// Time from the trigger to the moment the drain was observed complete.
+    /// Time from the trigger to the moment the drain was first observed
+    /// complete (every drainer of one latch gets the same report).
     pub elapsed: Duration,
     /// The reason given to [`trigger_with_reason`](crate::Shutdown::trigger_with_reason).
     pub reason: Option<Cow<'static, str>>,

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use crate::hold::{Anchor, Hold, Node};
 use crate::report::{Registry, Report, ShutdownStarted, Stragglers};
 use crate::state::{Core, Until, Waiting};
-use crate::sync::{Arc, Mutex};
+use crate::sync::{Arc, Mutex, OnceCell};
 
 /// When and why a latch was triggered. Written once, under the lock, by the
 /// elected trigger.
@@ -30,7 +30,6 @@ use crate::sync::{Arc, Mutex};
 struct Meta {
     triggered_at: Option<Instant>,
     reason: Option<Cow<'static, str>>,
-    drain_reported: bool,
 }
 
 #[derive(Debug)]
@@ -38,6 +37,11 @@ pub(crate) struct Latch {
     core: Core,
     parent: Option<Arc<Latch>>,
     meta: Mutex<Meta>,
+    /// The report of the completed drain, made by the first drainer to see
+    /// it. A drained latch stays drained (no guard is left to clone and no new
+    /// one is admitted), so every later drainer returns the same report
+    /// without a lock or a clock read.
+    drained: OnceCell<Report>,
     registry: Mutex<Registry>,
 }
 
@@ -57,6 +61,7 @@ impl Latch {
             core: Core::new(false),
             parent,
             meta: Mutex::new(Meta::default()),
+            drained: OnceCell::new(),
             registry: Mutex::new(Registry::default()),
         }
     }
@@ -105,10 +110,13 @@ impl Latch {
             .map_or(Duration::ZERO, |at| now.saturating_duration_since(at))
     }
 
-    /// The report of a completed drain.
+    /// The report of a completed drain; call only once it is observed.
     fn report(&self) -> Report {
+        if let Some(report) = self.drained.get() {
+            return report;
+        }
         let now = Instant::now();
-        let mut meta = self.meta.lock();
+        let meta = self.meta.lock();
         let report = Report {
             panicked: self.core.panicked(),
             elapsed: meta
@@ -116,11 +124,14 @@ impl Latch {
                 .map_or(Duration::ZERO, |at| now.saturating_duration_since(at)),
             reason: meta.reason.clone(),
         };
-        if !std::mem::replace(&mut meta.drain_reported, true) {
-            drop(meta);
+        drop(meta);
+        if self.drained.set(report.clone()) {
             trace_drained(&report);
+            report
+        } else {
+            // Another drainer got there first: everyone returns its report.
+            self.drained.get().unwrap_or(report)
         }
-        report
     }
 
     fn wait_triggered(&self, deadline: Option<Instant>) -> bool {

@@ -19,6 +19,7 @@ pub(crate) use event_listener::{Event, EventListener, Listener};
 
 #[cfg(not(loom))]
 mod imp {
+    pub(crate) use super::once::OnceCell;
     pub(crate) use std::sync::atomic::{AtomicUsize, Ordering};
     pub(crate) use std::sync::Arc;
 
@@ -34,6 +35,28 @@ mod imp {
 
         pub(crate) fn lock(&self) -> parking_lot::MutexGuard<'_, T> {
             self.0.lock()
+        }
+    }
+}
+
+#[cfg(not(loom))]
+mod once {
+    /// A write-once cell read without a lock (std's `OnceLock`).
+    #[derive(Debug)]
+    pub(crate) struct OnceCell<T>(std::sync::OnceLock<T>);
+
+    impl<T: Clone> OnceCell<T> {
+        pub(crate) fn new() -> Self {
+            Self(std::sync::OnceLock::new())
+        }
+
+        pub(crate) fn get(&self) -> Option<T> {
+            self.0.get().cloned()
+        }
+
+        /// Stores `value` unless a value is there already; true if stored.
+        pub(crate) fn set(&self, value: T) -> bool {
+            self.0.set(value).is_ok()
         }
     }
 }
@@ -65,9 +88,32 @@ mod imp {
             Self::new(T::default())
         }
     }
+
+    /// loom has no `OnceLock`: the same contract behind a loom mutex.
+    #[derive(Debug)]
+    pub(crate) struct OnceCell<T>(Mutex<Option<T>>);
+
+    impl<T: Clone> OnceCell<T> {
+        pub(crate) fn new() -> Self {
+            Self(Mutex::new(None))
+        }
+
+        pub(crate) fn get(&self) -> Option<T> {
+            self.0.lock().clone()
+        }
+
+        pub(crate) fn set(&self, value: T) -> bool {
+            let mut slot = self.0.lock();
+            if slot.is_some() {
+                return false;
+            }
+            *slot = Some(value);
+            true
+        }
+    }
 }
 
-pub(crate) use imp::{Arc, Mutex, Ordering};
+pub(crate) use imp::{Arc, Mutex, OnceCell, Ordering};
 
 /// The atomic word of `state.rs`: a thin newtype so that the rest of the crate
 /// never names `std`'s or loom's type (and clippy can ban both elsewhere).

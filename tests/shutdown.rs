@@ -439,3 +439,31 @@ fn errors_are_proper_errors() {
     error(&err);
     assert_eq!(err.clone(), err);
 }
+
+#[test]
+fn every_drainer_gets_the_first_observed_report() {
+    bounded(10, || {
+        let shutdown = Shutdown::new();
+        let guard = shutdown.guard().unwrap();
+        shutdown.trigger_with_reason("test");
+        let drainers: Vec<_> = (0..4)
+            .map(|_| {
+                let shutdown = shutdown.clone();
+                thread::spawn(move || shutdown.wait_drained())
+            })
+            .collect();
+        thread::sleep(SETTLE);
+        drop(guard);
+        let first = shutdown.wait_drained();
+        for d in drainers {
+            assert_eq!(d.join().unwrap(), first);
+        }
+        thread::sleep(Duration::from_millis(5));
+        assert_eq!(
+            shutdown.wait_drained(),
+            first,
+            "a later drain reports the same"
+        );
+        assert!(first.elapsed >= SETTLE);
+    });
+}
