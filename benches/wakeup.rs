@@ -113,10 +113,71 @@ fn main() {
             });
         }
     }
-    println!(
-        "wake-up latency ({} samples each, interleaved)",
-        rounds * per_round
+    print_table(
+        &format!(
+            "wake-up latency ({} samples each, interleaved)",
+            rounds * per_round
+        ),
+        &names,
+        samples,
     );
+
+    // Go's ActuallyWait, interleaved the same way: a new group, a token into
+    // a new thread that drops it, wait.
+    let names = ["quiescent", "crossbeam", "tokio_util", "naive_mutex"];
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); names.len()];
+    let timed = |f: &mut dyn FnMut()| {
+        let start = Instant::now();
+        f();
+        start.elapsed()
+    };
+    for _ in 0..rounds {
+        for _ in 0..per_round {
+            samples[0].push(timed(&mut || {
+                let mut wg = quiescent::WaitGroup::new();
+                let t = wg.token();
+                thread::spawn(move || drop(t));
+                wg.wait();
+            }));
+            samples[1].push(timed(&mut || {
+                let wg = crossbeam_utils::sync::WaitGroup::new();
+                let t = wg.clone();
+                thread::spawn(move || drop(t));
+                wg.wait();
+            }));
+            samples[2].push(timed(&mut || {
+                let tracker = tokio_util::task::TaskTracker::new();
+                let t = tracker.token();
+                thread::spawn(move || drop(t));
+                tracker.close();
+                futures_executor::block_on(tracker.wait());
+            }));
+            samples[3].push(timed(&mut || {
+                let pair = Arc::new((Mutex::new(1usize), Condvar::new()));
+                let p = pair.clone();
+                thread::spawn(move || {
+                    *p.0.lock().unwrap() = 0;
+                    p.1.notify_all();
+                });
+                let mut n = pair.0.lock().unwrap();
+                while *n != 0 {
+                    n = pair.1.wait(n).unwrap();
+                }
+            }));
+        }
+    }
+    print_table(
+        &format!(
+            "Go's ActuallyWait ({} samples each, interleaved)",
+            rounds * per_round
+        ),
+        &names,
+        samples,
+    );
+}
+
+fn print_table(title: &str, names: &[&str], samples: Vec<Vec<Duration>>) {
+    println!("{title}");
     println!("| implementation | p10 | p50 | p90 |");
     println!("|---|---:|---:|---:|");
     for (name, mut s) in names.iter().zip(samples) {
@@ -124,4 +185,5 @@ fn main() {
         let p = |q: usize| s[(s.len() - 1) * q / 100];
         println!("| {name} | {:.1?} | {:.1?} | {:.1?} |", p(10), p(50), p(90));
     }
+    println!();
 }
