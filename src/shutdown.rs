@@ -58,7 +58,7 @@ impl Node for Latch {
 impl Latch {
     fn new(parent: Option<Arc<Latch>>) -> Self {
         Self {
-            core: Core::new(false),
+            core: Core::new(),
             parent,
             meta: Mutex::new(Meta::default()),
             drained: OnceCell::new(),

@@ -84,10 +84,10 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    /// A core with no holds, anchored by the handle that creates it.
-    pub(crate) fn new(closed: bool) -> Self {
+    /// An open core with no holds, anchored by the handle that creates it.
+    pub(crate) fn new() -> Self {
         Self {
-            state: AtomicUsize::new(if closed { CLOSED | ANCHORED } else { ANCHORED }),
+            state: AtomicUsize::new(ANCHORED),
             panicked: AtomicUsize::new(0),
             drained: Event::new(),
             closed: Event::new(),
@@ -344,7 +344,7 @@ mod tests {
 
     #[test]
     fn snapshot_decodes_the_word() {
-        let core = Core::new(false);
+        let core = Core::new();
         // Anchored: no collective reference is taken or given back.
         assert!(!core.acquire());
         assert!(!core.try_acquire().unwrap());
@@ -370,7 +370,8 @@ mod tests {
 
     #[test]
     fn timed_wait_gives_up_and_reports_state() {
-        let core = Core::new(true);
+        let core = Core::new();
+        core.close();
         core.acquire();
         let deadline = Instant::now() + std::time::Duration::from_millis(10);
         assert!(!core.wait(Until::Drained, Some(deadline)));
@@ -383,7 +384,7 @@ mod tests {
     #[test]
     fn overflow_aborts_instead_of_wrapping() {
         if std::env::var_os("QUIESCENT_OVERFLOW_CHILD").is_some() {
-            let core = Core::new(false);
+            let core = Core::new();
             core.state.store(MAX_COUNT * ONE, Ordering::Relaxed);
             core.acquire();
             unreachable!("acquire past MAX_COUNT returned");

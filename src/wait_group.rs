@@ -85,9 +85,7 @@ impl WaitGroup {
     /// ```
     pub fn new() -> Self {
         Self {
-            group: Anchor::new(Group {
-                core: Core::new(false),
-            }),
+            group: Anchor::new(Group { core: Core::new() }),
         }
     }
 

@@ -150,11 +150,7 @@ fn hub_rejects_bad_flags_clearly() {
 #[test]
 fn hub_async_drains_and_loses_nothing() {
     bounded(60, || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = common::multi_thread_runtime();
         let config = hub_async::Config {
             clients: 4,
             seconds: 0.5,

@@ -20,11 +20,7 @@ const TASKS: usize = 10_000;
 #[test]
 fn tokio_ten_thousand_guards_woken_by_one_trigger() {
     bounded(60, || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_time()
-            .build()
-            .unwrap();
+        let rt = common::multi_thread_runtime();
         rt.block_on(async {
             let shutdown = Shutdown::new();
             let stopped = Arc::new(AtomicUsize::new(0));
@@ -75,10 +71,7 @@ fn futures_executor_ten_thousand_guards_woken_by_one_trigger() {
 #[test]
 fn many_async_drainers_all_complete() {
     bounded(20, || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .build()
-            .unwrap();
+        let rt = common::multi_thread_runtime();
         rt.block_on(async {
             let shutdown = Shutdown::new();
             let guard = shutdown.guard().unwrap();

@@ -147,10 +147,7 @@ fn shutdown_guards_triggers_and_drains_with_random_panics() {
 fn tokio_tasks_hammering_guards_and_tokens() {
     let rounds = rounds(20);
     bounded(120, move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .build()
-            .unwrap();
+        let rt = common::multi_thread_runtime();
         rt.block_on(async move {
             for _ in 0..rounds {
                 let shutdown = Shutdown::new();

@@ -16,11 +16,7 @@ use quiescent::WaitGroup;
 #[test]
 fn tokio_multi_thread_waits_for_every_task() {
     bounded(20, || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_time()
-            .build()
-            .unwrap();
+        let rt = common::multi_thread_runtime();
         rt.block_on(async {
             let mut wg = WaitGroup::new();
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -142,10 +138,7 @@ fn a_dropped_wait_cancels_cleanly_and_waiting_again_works() {
 #[test]
 fn wait_future_is_send_and_runs_on_tokio_spawn() {
     bounded(10, || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .build()
-            .unwrap();
+        let rt = common::multi_thread_runtime();
         rt.block_on(async {
             let mut wg = WaitGroup::new();
             let token = wg.token();

@@ -31,6 +31,21 @@ impl Data {
     }
 }
 
+/// Spawns the "holder" of most models: it writes `value` to `data`, then
+/// drops `hold` (a token or guard), so the waiter that reads `data` after its
+/// wait checks the happens-before edge the drop must create.
+pub fn write_then_drop<H: Send + 'static>(
+    data: &loom::sync::Arc<Data>,
+    value: usize,
+    hold: H,
+) -> loom::thread::JoinHandle<()> {
+    let data = data.clone();
+    loom::thread::spawn(move || {
+        data.write(value);
+        drop(hold);
+    })
+}
+
 /// Runs the model and prints how many executions loom explored and how long
 /// that took (visible with `--nocapture`; README.md quotes these figures).
 fn check<F: Fn() + Sync + Send + 'static>(builder: loom::model::Builder, f: F) {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use loom::sync::Arc;
 use loom::thread;
-use loom_tests::{bounded, exhaustive, Data};
+use loom_tests::{bounded, exhaustive, write_then_drop, Data};
 use quiescent::Shutdown;
 
 /// `guard()` races `trigger()`: an admitted guard's work is always waited
@@ -134,13 +134,7 @@ fn wait_drained_async_vs_last_drop() {
         let data = Arc::new(Data::default());
         let guard = shutdown.guard().unwrap();
         shutdown.trigger();
-        let holder = {
-            let data = data.clone();
-            thread::spawn(move || {
-                data.write(1);
-                drop(guard);
-            })
-        };
+        let holder = write_then_drop(&data, 1, guard);
         let report = loom::future::block_on(shutdown.wait_drained_async());
         assert_eq!((report.panicked, data.read()), (0, 1));
         holder.join().unwrap();
@@ -201,13 +195,7 @@ fn child_guard_drop_vs_parent_drain() {
         let data = Arc::new(Data::default());
         let guard = child.guard().unwrap();
         parent.trigger();
-        let holder = {
-            let data = data.clone();
-            thread::spawn(move || {
-                data.write(1);
-                drop(guard);
-            })
-        };
+        let holder = write_then_drop(&data, 1, guard);
         parent.wait_drained();
         assert_eq!(data.read(), 1);
         // The child drained before (or with) its parent.

@@ -4,7 +4,7 @@
 
 use loom::sync::Arc;
 use loom::thread;
-use loom_tests::{exhaustive, Data};
+use loom_tests::{exhaustive, write_then_drop, Data};
 use quiescent::WaitGroup;
 
 /// The last token is dropped on another thread while `wait` blocks: `wait`
@@ -15,13 +15,7 @@ fn last_token_drop_vs_wait() {
         let mut wg = WaitGroup::new();
         let data = Arc::new(Data::default());
         let token = wg.token();
-        let holder = {
-            let data = data.clone();
-            thread::spawn(move || {
-                data.write(1);
-                drop(token);
-            })
-        };
+        let holder = write_then_drop(&data, 1, token);
         wg.wait();
         assert_eq!(data.read(), 1);
         assert_eq!(wg.count(), 0);
@@ -37,13 +31,7 @@ fn last_token_drop_vs_first_poll_of_wait_async() {
         let mut wg = WaitGroup::new();
         let data = Arc::new(Data::default());
         let token = wg.token();
-        let holder = {
-            let data = data.clone();
-            thread::spawn(move || {
-                data.write(1);
-                drop(token);
-            })
-        };
+        let holder = write_then_drop(&data, 1, token);
         loom::future::block_on(wg.wait_async());
         assert_eq!(data.read(), 1);
         holder.join().unwrap();
@@ -84,13 +72,7 @@ fn sequential_reuse_with_a_late_drop() {
         drop(first);
         wg.wait();
         let second = wg.token();
-        let late = {
-            let data = data.clone();
-            thread::spawn(move || {
-                data.write(2);
-                drop(second);
-            })
-        };
+        let late = write_then_drop(&data, 2, second);
         wg.wait();
         assert_eq!(data.read(), 2);
         late.join().unwrap();

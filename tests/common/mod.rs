@@ -38,3 +38,12 @@ pub(crate) fn quiet_panics() {
 
 /// How long to keep watching that something has *not* happened yet.
 pub(crate) const SETTLE: Duration = Duration::from_millis(50);
+
+/// tokio's multi-thread runtime with two workers (one per CI core).
+pub(crate) fn multi_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
