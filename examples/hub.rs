@@ -173,8 +173,7 @@ struct Latches {
 }
 
 impl Latches {
-    fn new() -> Self {
-        let root = Shutdown::new();
+    fn new(root: Shutdown) -> Self {
         let child = || root.child().expect("not triggered yet");
         Self {
             acceptor: child(),
@@ -186,11 +185,10 @@ impl Latches {
     }
 }
 
-/// Runs the demo with `config`; the caller prints and exits.
-pub fn run(config: &Config) -> std::io::Result<Outcome> {
-    let latches = Latches::new();
-    #[cfg(feature = "signal")]
-    latches.root.trigger_on_signals()?;
+/// Runs the demo with `config` under `root` (which `main` connects to
+/// Ctrl-C with the `signal` feature); the caller prints and exits.
+pub fn run(config: &Config, root: Shutdown) -> std::io::Result<Outcome> {
+    let latches = Latches::new(root);
     let counters = Arc::new(Counters::default());
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
@@ -506,7 +504,12 @@ fn main() {
         // Keep the output readable: the panic is expected and reported below.
         std::panic::set_hook(Box::new(|info| eprintln!("(expected) {info}")));
     }
-    match run(&config) {
+    let root = Shutdown::new();
+    #[cfg(feature = "signal")]
+    if let Err(e) = root.trigger_on_signals() {
+        eprintln!("hub: cannot listen for Ctrl-C: {e}");
+    }
+    match run(&config, root) {
         Ok(outcome) => {
             print(&config, &outcome);
             std::process::exit(outcome.exit_code());

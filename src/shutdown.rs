@@ -547,13 +547,29 @@ impl Shutdown {
     ///
     /// Installs the handlers through `signal-hook` and starts one thread that
     /// listens for them (the only thread this crate ever starts by itself).
+    /// Call it once per process, on the root latch.
     ///
     /// # Errors
     ///
-    /// Whatever registering the handlers or starting the thread returned.
+    /// `ErrorKind::AlreadyExists` if it was already called in this process;
+    /// otherwise whatever registering the handlers or starting the thread
+    /// returned.
     #[cfg(feature = "signal")]
     pub fn trigger_on_signals(&self) -> std::io::Result<()> {
         use signal_hook::consts::{SIGINT, SIGTERM};
+
+        // Signals are process-wide: a second listener would see the first
+        // signal as "the second" and exit. Not synchronization that loom
+        // needs to see: it only guards handler registration.
+        #[allow(clippy::disallowed_types)]
+        static INSTALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if INSTALLED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "trigger_on_signals was already called in this process; \
+                 make the other latches children of that one instead",
+            ));
+        }
 
         let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
         let shutdown = self.clone();
@@ -830,6 +846,11 @@ mod tests {
         root.trigger();
         assert_eq!(children(&root), 4);
         assert!(with_handle.is_triggered() && guard.is_triggered() && grandchild.is_triggered());
-        futures_executor::block_on(future);
+        let mut future = std::pin::pin!(future);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(
+            future.as_mut().poll(&mut cx).is_ready(),
+            "the cascade missed a future"
+        );
     }
 }

@@ -406,7 +406,7 @@ mod tests {
             "dropped wait left the bit"
         );
         let t = std::thread::spawn(move || drop(token));
-        wg.wait();
+        wg.wait_timeout(Duration::from_secs(5)).unwrap();
         t.join().unwrap();
         assert!(
             !wg.group.core.snapshot().is_closed(),

@@ -52,7 +52,11 @@ fn token_clone_and_drop_allocate_nothing() {
         0
     );
     drop(base);
-    assert_eq!(allocations(|| wg.wait()), 0, "a wait that finds zero");
+    assert_eq!(
+        allocations(|| wg.wait_timeout(Duration::from_secs(5)).unwrap()),
+        0,
+        "a wait that finds zero"
+    );
     assert_eq!(
         allocations(|| assert!(wg.wait_timeout(Duration::ZERO).is_ok())),
         0
@@ -84,7 +88,9 @@ fn unnamed_guards_allocate_nothing() {
     assert_eq!(allocations(|| assert!(shutdown.guard().is_err())), 0);
     assert_eq!(
         allocations(|| {
-            let report = shutdown.wait_drained();
+            let report = shutdown
+                .wait_drained_timeout(Duration::from_secs(5))
+                .unwrap();
             assert_eq!(report.panicked, 0);
         }),
         0,

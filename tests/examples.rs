@@ -49,7 +49,7 @@ fn quick(clients: usize) -> hub::Config {
 fn hub_drains_in_order_and_loses_nothing() {
     bounded(60, || {
         let config = quick(4);
-        let outcome = hub::run(&config).unwrap();
+        let outcome = hub::run(&config, quiescent::Shutdown::new()).unwrap();
         hub::print(&config, &outcome);
         assert_eq!(outcome.connections, 4);
         assert!(outcome.sent > 0);
@@ -84,7 +84,7 @@ fn hub_stuck_names_the_straggler_and_fails() {
             grace: 0.3,
             ..quick(2)
         };
-        let outcome = hub::run(&config).unwrap();
+        let outcome = hub::run(&config, quiescent::Shutdown::new()).unwrap();
         hub::print(&config, &outcome);
         let stragglers = outcome
             .result
@@ -104,7 +104,7 @@ fn hub_panicking_handler_is_reported_and_still_drained() {
             panic: true,
             ..quick(3)
         };
-        let outcome = hub::run(&config).unwrap();
+        let outcome = hub::run(&config, quiescent::Shutdown::new()).unwrap();
         let report = outcome.result.as_ref().expect("drained despite the panic");
         assert_eq!(report.panicked, 1);
         assert!(outcome.nothing_lost(), "{outcome:?}");

@@ -238,7 +238,7 @@ fn reason_is_kept_inherited_and_reported() {
         .to_string()
         .contains("after shutdown (SIGTERM): \"reader\""));
     drop(guard);
-    let report = root.wait_drained();
+    let report = root.wait_drained_timeout(Duration::from_secs(5)).unwrap();
     assert_eq!(report.reason.as_deref(), Some("SIGTERM"));
     assert!(report.to_string().contains("(SIGTERM)"));
 }

@@ -21,6 +21,8 @@ fn child_main(scenario: &str) -> ! {
     shutdown.trigger_on_signals().unwrap();
     match scenario {
         "sigint-drains" => {
+            let err = Shutdown::new().trigger_on_signals().unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
             signal_hook::low_level::raise(SIGINT).unwrap();
             let report = shutdown
                 .wait_drained_timeout(Duration::from_secs(10))

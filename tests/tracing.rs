@@ -50,8 +50,9 @@ fn trigger_stragglers_and_drain_are_traced() {
         shutdown.trigger_with_reason("deploy");
         assert!(shutdown.wait_drained_timeout(Duration::ZERO).is_err());
         drop(guard);
-        shutdown.wait_drained();
-        shutdown.wait_drained(); // the drain is reported once
+        let bounded = Duration::from_secs(5);
+        shutdown.wait_drained_timeout(bounded).unwrap();
+        shutdown.wait_drained_timeout(bounded).unwrap(); // the drain is reported once
     });
     let lines = capture.0.lock().unwrap().clone();
     assert_eq!(lines.len(), 3, "{lines:#?}");
