@@ -70,3 +70,8 @@ pub mod futures {
     pub use crate::shutdown::{Drained, Triggered};
     pub use crate::wait_group::Wait;
 }
+
+/// The README's Rust examples, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
