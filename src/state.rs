@@ -77,7 +77,8 @@ pub(crate) struct Core {
     /// Holds dropped while their thread was panicking, since creation. Only
     /// written on the unwinding path.
     panicked: AtomicUsize,
-    /// Notified (all listeners) when the state becomes exactly `CLOSED`.
+    /// Notified (all listeners) when the count reaches zero while `CLOSED`
+    /// is set (`ANCHORED` aside).
     drained: Event,
     /// Notified (all listeners) when `CLOSED` is set.
     closed: Event,
