@@ -187,9 +187,9 @@ impl Tree {
 }
 
 /// Drops the children nobody can reach any more: no handle (the list's is the
-/// only `Tree` reference) and no guard, future or child latch (the tree's is
-/// the only `Latch` reference). Neither count can grow again without one of
-/// those, so the decision is final.
+/// only `Tree` reference), no future or child latch (the tree's anchor is the
+/// only `Latch` reference) and no guard (the count is zero). None of these can
+/// come back without a handle or a guard, so the decision is final.
 fn prune(children: &mut Vec<Arc<Tree>>) {
     children.retain(|child| {
         prune(&mut child.children.lock());
