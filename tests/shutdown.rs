@@ -158,7 +158,7 @@ fn a_stuck_named_guard_is_named_with_its_site_and_age() {
         assert!(err.elapsed >= Duration::from_millis(20));
         let text = err.to_string();
         let expected_site = format!("\"ws-reader\" ({}:{line}, held ", file!());
-        assert!(text.starts_with("3 guards still held 0."), "{text}");
+        assert!(text.starts_with("3 guards still held "), "{text}");
         assert!(text.contains(&expected_site), "{text}");
         assert!(text.ends_with("and 1 unnamed"), "{text}");
         assert_eq!(stuck.name(), Some("ws-reader"));
