@@ -82,13 +82,17 @@ pub fn exhaustive<F: Fn() + Sync + Send + 'static>(f: F) {
     check(builder, f);
 }
 
-/// Runs a three-thread model with a preemption bound of 3, the largest that
-/// fits the CI budget; `QUIESCENT_LOOM_EXHAUSTIVE=1` lifts the bound (see
-/// README.md for how long that takes).
+/// Runs a three-thread model with a preemption bound (4 unless
+/// `QUIESCENT_LOOM_BOUND` says otherwise); `QUIESCENT_LOOM_EXHAUSTIVE=1` lifts
+/// the bound (see README.md for how long each takes).
 pub fn bounded<F: Fn() + Sync + Send + 'static>(f: F) {
     let mut builder = loom::model::Builder::new();
+    let bound = std::env::var("QUIESCENT_LOOM_BOUND")
+        .ok()
+        .and_then(|b| b.parse().ok())
+        .unwrap_or(4);
     builder.preemption_bound = if std::env::var_os("QUIESCENT_LOOM_EXHAUSTIVE").is_none() {
-        Some(3)
+        Some(bound)
     } else {
         None
     };
