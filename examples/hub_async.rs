@@ -47,6 +47,13 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Config, Str
     while let Some(flag) = args.next() {
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let bad = || format!("bad value {value:?} for {flag}");
+        let seconds = || {
+            value
+                .parse()
+                .ok()
+                .filter(|s: &f64| (0.0..=3600.0).contains(s))
+                .ok_or_else(bad)
+        };
         match flag.as_str() {
             "--clients" => {
                 config.clients = value
@@ -55,20 +62,8 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Config, Str
                     .filter(|n| (1..=256).contains(n))
                     .ok_or_else(bad)?
             }
-            "--seconds" => {
-                config.seconds = value
-                    .parse()
-                    .ok()
-                    .filter(|s: &f64| (0.0..=3600.0).contains(s))
-                    .ok_or_else(bad)?
-            }
-            "--grace" => {
-                config.grace = value
-                    .parse()
-                    .ok()
-                    .filter(|s: &f64| (0.0..=3600.0).contains(s))
-                    .ok_or_else(bad)?
-            }
+            "--seconds" => config.seconds = seconds()?,
+            "--grace" => config.grace = seconds()?,
             _ => return Err(format!("unknown flag {flag:?}")),
         }
     }

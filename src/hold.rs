@@ -56,12 +56,7 @@ impl<N: Node> Hold<N> {
     /// Takes a count on `node` and its ancestors, whether closed or not.
     #[inline]
     pub(crate) fn acquire(node: &Arc<N>) -> Self {
-        let mut level = Some(node);
-        while let Some(n) = level {
-            let take = n.core().acquire();
-            take_collective_ref(&**n, take);
-            level = n.parent();
-        }
+        acquire_levels(&**node);
         Self::from_arc(node)
     }
 
@@ -84,12 +79,7 @@ impl<N: Node> Hold<N> {
                 // unconditionally: a parent's drain can finish in between.
                 let take = node.core().try_acquire()?;
                 take_collective_ref(&**node, take);
-                let mut level = Some(parent);
-                while let Some(n) = level {
-                    let take = n.core().acquire();
-                    take_collective_ref(&**n, take);
-                    level = n.parent();
-                }
+                acquire_levels(&**parent);
                 return Ok(());
             }
             if let Some(parent) = node.parent() {
@@ -149,14 +139,9 @@ impl<N: Node> Hold<N> {
 impl<N: Node> Clone for Hold<N> {
     #[inline]
     fn clone(&self) -> Self {
-        let mut level = Some(self.node());
-        while let Some(n) = level {
-            // The count is at least one (ours), so this never has to take the
-            // collective reference; `acquire` is still the one counting path.
-            let take = n.core().acquire();
-            debug_assert!(!take, "a live hold's count was zero");
-            level = n.parent().map(|p| &**p);
-        }
+        // Our count keeps every level at one or more, so this never takes a
+        // collective reference; it is still the one counting path.
+        acquire_levels(self.node());
         Self {
             ptr: self.ptr,
             _owns: PhantomData,
@@ -170,6 +155,17 @@ impl<N: Node> Drop for Hold<N> {
         // SAFETY: `self` owns one count on the node and each ancestor, and is
         // never used again.
         unsafe { release_chain(self.ptr.as_ptr(), std::thread::panicking()) }
+    }
+}
+
+/// Takes one count on `node` and each of its ancestors, closed or not.
+#[inline]
+fn acquire_levels<N: Node>(node: &N) {
+    let mut level = Some(node);
+    while let Some(n) = level {
+        let take = n.core().acquire();
+        take_collective_ref(n, take);
+        level = n.parent().map(|p| &**p);
     }
 }
 

@@ -115,16 +115,11 @@ impl Latch {
         if let Some(report) = self.drained.get() {
             return report;
         }
-        let now = Instant::now();
-        let meta = self.meta.lock();
         let report = Report {
             panicked: self.core.panicked(),
-            elapsed: meta
-                .triggered_at
-                .map_or(Duration::ZERO, |at| now.saturating_duration_since(at)),
-            reason: meta.reason.clone(),
+            elapsed: self.since_trigger(Instant::now()),
+            reason: self.reason(),
         };
-        drop(meta);
         if self.drained.set(report.clone()) {
             trace_drained(&report);
             report
