@@ -1,34 +1,113 @@
-//! The crate's only `unsafe`: a counted pointer whose clone and drop cost one
-//! atomic read-modify-write each, and the anchor that makes that possible.
+//! The crate's only `unsafe` outside the loom shadow: a counted pointer whose
+//! clone and drop cost one atomic read-modify-write each, and the anchor that
+//! makes that possible. This is the reference protocol the whole crate rests
+//! on; it carries the burden of proof that `Arc` carries for everyone else.
 //!
-//! A `Token` or `Guard` must keep the shared state alive, but an `Arc` clone
-//! per token would double the fast path (one RMW on the refcount, one on the
-//! hold count). Instead:
+//! # Why not one `Arc` per hold
 //!
-//! * While the node's handle lives (the `WaitGroup`, or the `Shutdown` tree
-//!   node), it is the node's [`Anchor`]: it owns a strong reference and the
-//!   state word's `ANCHORED` bit is set. Holds own no reference at all, and
-//!   taking or dropping one touches only the count.
-//! * Otherwise the live holds *collectively* own one strong reference: the
-//!   hold that moves the count from 0 to 1 while unanchored takes it, the one
-//!   that moves it from 1 to 0 while unanchored gives it back.
-//! * When the anchor lets go, one read-modify-write clears `ANCHORED` and
-//!   reads the count: if holds are alive, the anchor first takes their
-//!   collective reference on their behalf, then drops its own.
+//! A `Token` or `Guard` must keep the shared node alive, but an `Arc` clone
+//! per hold would double the fast path (one RMW on the refcount, one on the
+//! hold count). Instead the node's state word (`state.rs`: `CLOSED`,
+//! `ANCHORED`, the count) also says which references to the node exist on the
+//! holds' behalf, and only the transitions that change *that* touch the
+//! refcount.
 //!
-//! Invariant: the holds own a collective reference exactly when the count is
-//! non-zero and `ANCHORED` is clear. Every transition of either is a
-//! read-modify-write of the one word, so each side sees which case it is in.
-//! A hold is only ever created from an `&Arc<N>` (a handle, an ancestor link)
-//! or from a live hold, so the node is alive whenever a count is taken; while
-//! a count is held, the anchor or the collective reference keeps it alive.
+//! # The references
+//!
+//! The node lives in an `Arc<N>`. Its strong count is the sum of:
+//!
+//! * **handles**: ordinary `Arc`s held by the [`Anchor`] (while `ANCHORED`),
+//!   by futures, by child latches' parent links, by the tree;
+//! * **the collective reference**, owned by the holds as a group. It exists
+//!   exactly when the word has `count > 0` and `ANCHORED` clear;
+//! * **the notify reference**, owned by "the release that will announce the
+//!   drain". It exists exactly when the word has `count > 0` and `CLOSED` set.
+//!
+//! **Invariant.** Outside the short windows listed below, the collective and
+//! notify references exist exactly when the word says so. Whoever performs a
+//! read-modify-write of the word that makes one of them come into existence
+//! pays it (an increment), and whoever performs the one that makes it cease
+//! owns it and gives it back (a decrement). Each transition is one RMW of one
+//! word, so for every reference exactly one thread is its payer and exactly
+//! one its owner at the end, whatever the interleaving.
+//!
+//! Consequence: **while `count > 0`, the strong count is at least one** — the
+//! anchor's (if `ANCHORED`) or the collective reference (if not). A hold may
+//! therefore touch its node at any time, and take a new reference from a raw
+//! pointer (`Hold::to_arc`), as `Arc::increment_strong_count` requires.
+//!
+//! # The transitions
+//!
+//! | | RMW | before → after | references |
+//! |---|---|---|---|
+//! | A1 | acquire (`fetch_add`) | count 0 → 1 | the acquirer pays the collective one if unanchored, the notify one if `CLOSED` |
+//! | A2 | acquire | count n → n+1, n ≥ 1 | none: the fast path |
+//! | R1 | release (`fetch_sub`) | count 1 → 0 | the releaser owns the collective one if unanchored, the notify one if `CLOSED`; it announces the drain *before* giving the notify one back |
+//! | R2 | release | count n+1 → n, n ≥ 1; or 1 → 0 anchored and open | none: the fast path |
+//! | U | unanchor (`fetch_and`) | clears `ANCHORED` | if count > 0, the anchor's own reference *becomes* the collective one (no refcount change); else the anchor drops it |
+//! | C | close (`fetch_or`, latches) | sets `CLOSED` | the closer pays the notify reference *before* the RMW and gives it back if count was 0 |
+//! | W | watch (`fetch_or`, a waiting `WaitGroup`) | sets `CLOSED` | as C |
+//! | W' | unwatch (`fetch_and`) | clears `CLOSED` | if count > 0, the unwatcher owns the notify reference and gives it back |
+//!
+//! Why each keeps the invariant, and never lets the strong count touch zero
+//! while the node is still in use:
+//!
+//! * **A1** pays *after* its RMW. The window is safe: the acquirer reaches the
+//!   node through a handle it owns (strong ≥ 1), and the reference it owes can
+//!   only be given back by an R1, which needs this very hold released first.
+//!   (A W' could take a notify reference paid late by an A1 on a `CLOSED`
+//!   word, but both need the `WaitGroup`: `token` borrows it shared, `wait`
+//!   exclusively, so they never overlap; latches never reopen.)
+//! * **R1** gives back only what the word says it owns, and announces the
+//!   drain while the notify reference keeps the node alive: a waiter that sees
+//!   the drained word returns, its caller drops the last handle at once, and
+//!   the node still outlives the notification. Before giving anything back it
+//!   issues an `Acquire` fence, pairing with every other hold's `Release`
+//!   decrement, so every hold's uses of the node happen before the free (the
+//!   fence `Arc::drop` has).
+//! * **U** hands over rather than taking a new reference: taking one *after*
+//!   the RMW would let an R1 in between give back a collective reference not
+//!   yet paid, freeing the node under the anchor. After U with holds alive the
+//!   anchor does not touch the node again.
+//! * **C / W** pay *before* their RMW, for the same reason: an R1 may take and
+//!   give back the notify reference the moment `CLOSED` is set. The closer
+//!   owns a handle, so paying and giving back can never free the node.
+//! * **W'** gives back while the waiter still owns the `WaitGroup`'s anchor,
+//!   so it never frees the node.
+//!
+//! A hold on a child latch counts on every ancestor too; each level runs the
+//! protocol on its own word. A release reads the parent link before its RMW
+//! on the child (afterwards the child may be gone); the parent stays alive
+//! because this hold still counts on it.
+//!
+//! # Who keeps the node alive while a notification is in flight
+//!
+//! The notify reference. It is paid by whoever sets `CLOSED` with holds alive
+//! (C, W, or an A1 on a closed word) and owned by the R1 that announces the
+//! drain, from its RMW until after `notify_drained` returns. Neither the
+//! anchor nor the waiter is trusted to outlive the notification: a waiter may
+//! see the drained word by itself, return, and let its caller drop the group.
+//!
+//! # How this is checked
+//!
+//! * loom: under `--cfg loom`, `sync::Arc` is `shadow.rs`'s, whose strong
+//!   count is a loom atomic that panics on an increment from zero, on a
+//!   release at zero, and (through [`touch`]) on any touch of a node after, or
+//!   concurrently with, its free. The models in `loom-tests/` drop handles
+//!   without joining the holders first, and `loom-tests/mutants.sh` puts each
+//!   past defect back and shows a model catching it.
+//! * AddressSanitizer: `tests/races.rs` hammers every "a handle goes" against
+//!   "the last hold goes / notifies", and `.ci/sanitizers` runs the test suite
+//!   under ASan.
 
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::ops::Deref;
 use std::ptr::NonNull;
 
-use crate::state::{Closed, Core};
-use crate::sync::Arc;
-use std::ops::Deref;
+use crate::mutant;
+use crate::state::{Closed, Core, Refs};
+use crate::sync::{fence, keep_alive, touch, Arc, KeepAlive, Ordering};
 
 /// Something that can be held: a counting core, and the parent whose count
 /// every hold on this node also raises (a child latch's guards keep its
@@ -41,6 +120,9 @@ pub(crate) trait Node: Send + Sync + Sized {
 /// One count on a node and on each of its ancestors.
 pub(crate) struct Hold<N: Node> {
     ptr: NonNull<N>,
+    /// Nothing outside loom; under loom, keeps the node's memory (not its
+    /// value) allocated so a protocol bug fails the model cleanly.
+    _keep: KeepAlive<N>,
     /// Behaves as a (shared) `Arc<N>` for variance, auto traits and drop check.
     _owns: PhantomData<Arc<N>>,
 }
@@ -73,12 +155,11 @@ impl<N: Node> Hold<N> {
     #[inline]
     pub(crate) fn try_acquire(node: &Arc<N>) -> Result<Self, Closed> {
         fn chain<N: Node>(node: &Arc<N>) -> Result<(), Closed> {
-            #[cfg(quiescent_mutant = "unchecked-ancestors")]
-            if let Some(parent) = node.parent() {
+            if let (true, Some(parent)) = (mutant::is("unchecked-ancestors"), node.parent()) {
                 // Only this level decides; ancestors are raised afterwards,
                 // unconditionally: a parent's drain can finish in between.
-                let take = node.core().try_acquire()?;
-                take_collective_ref(&**node, take);
+                let refs = node.core().try_acquire()?;
+                take_refs(&**node, refs);
                 acquire_levels(&**parent);
                 return Ok(());
             }
@@ -86,8 +167,8 @@ impl<N: Node> Hold<N> {
                 chain(parent)?;
             }
             match node.core().try_acquire() {
-                Ok(take) => {
-                    take_collective_ref(&**node, take);
+                Ok(refs) => {
+                    take_refs(&**node, refs);
                     Ok(())
                 }
                 Err(closed) => {
@@ -106,10 +187,13 @@ impl<N: Node> Hold<N> {
         Ok(Self::from_arc(node))
     }
 
+    /// Wraps the count just taken on `node`.
     fn from_arc(node: &Arc<N>) -> Self {
-        let ptr = NonNull::new(Arc::as_ptr(node).cast_mut()).expect("Arc pointers are non-null");
+        let ptr = Arc::as_ptr(node);
         Self {
-            ptr,
+            ptr: NonNull::new(ptr.cast_mut()).expect("Arc pointers are non-null"),
+            // SAFETY: `ptr` is the pointer of the live `Arc` we borrow.
+            _keep: unsafe { keep_alive(ptr) },
             _owns: PhantomData,
         }
     }
@@ -119,8 +203,10 @@ impl<N: Node> Hold<N> {
     pub(crate) fn to_arc(&self) -> Arc<N> {
         let ptr = self.ptr.as_ptr().cast_const();
         // SAFETY: `ptr` is `Arc::as_ptr` of a live `Arc<N>` (same pointer and
-        // provenance as `Arc::into_raw`); our count keeps the strong count at
-        // one or more. The increment is the reference `from_raw` takes over.
+        // provenance as `Arc::into_raw`). Our count makes the strong count at
+        // least one (module docs: while `count > 0`, the anchor's or the
+        // collective reference exists), as `increment_strong_count` requires.
+        // The increment is the reference `from_raw` takes over.
         unsafe {
             Arc::increment_strong_count(ptr);
             Arc::from_raw(ptr)
@@ -130,20 +216,27 @@ impl<N: Node> Hold<N> {
     /// The held node.
     #[inline]
     pub(crate) fn node(&self) -> &N {
-        // SAFETY: this hold's count keeps the node's collective strong
-        // reference alive (module docs), so the pointee outlives `&self`.
-        unsafe { self.ptr.as_ref() }
+        // SAFETY: while this hold's count is in the word, the anchor's or the
+        // collective reference keeps the node alive (module docs), so the
+        // pointee outlives `&self`. `touch` is the loom shadow's check of
+        // exactly that (nothing outside loom).
+        unsafe {
+            touch(self.ptr.as_ptr());
+            self.ptr.as_ref()
+        }
     }
 }
 
 impl<N: Node> Clone for Hold<N> {
     #[inline]
     fn clone(&self) -> Self {
-        // Our count keeps every level at one or more, so this never takes a
-        // collective reference; it is still the one counting path.
+        // Our count keeps every level at one or more, so this is always A2
+        // (no reference changes hands); it is still the one counting path.
         acquire_levels(self.node());
         Self {
             ptr: self.ptr,
+            // SAFETY: our count keeps the node alive.
+            _keep: unsafe { keep_alive(self.ptr.as_ptr().cast_const()) },
             _owns: PhantomData,
         }
     }
@@ -163,22 +256,40 @@ impl<N: Node> Drop for Hold<N> {
 fn acquire_levels<N: Node>(node: &N) {
     let mut level = Some(node);
     while let Some(n) = level {
-        let take = n.core().acquire();
-        take_collective_ref(n, take);
+        let refs = n.core().acquire();
+        take_refs(n, refs);
         level = n.parent().map(|p| &**p);
     }
 }
 
-/// Takes the holds' collective strong reference when `take` says so (see
-/// the module docs).
+/// A1: pays the references an acquire found owed (module docs).
 #[inline]
-fn take_collective_ref<N: Node>(node: &N, take: bool) {
-    if take {
-        // SAFETY: `node` was reached through a live `Arc<N>` (a handle or an
-        // ancestor link), so the pointer came from an `Arc` and its strong
-        // count is at least one for the duration of the call.
+fn take_refs<N: Node>(node: &N, refs: Refs) {
+    if refs.any() {
+        take_refs_slow(node, refs);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn take_refs_slow<N: Node>(node: &N, refs: Refs) {
+    for _ in 0..owned(refs) {
+        // SAFETY: `node` was reached through an `Arc<N>` this thread owns for
+        // the duration of the call (a handle, or an ancestor link of a node
+        // it holds), so the pointer came from an `Arc` and the strong count is
+        // at least one.
         unsafe { Arc::increment_strong_count(node as *const N) }
     }
+}
+
+/// How many strong references `refs` stands for.
+#[inline]
+fn owned(refs: Refs) -> usize {
+    // Mutant: the notify reference is never paid nor given back, so nothing
+    // keeps the node alive while a drain is announced (the defect fixed by
+    // it).
+    let notify = refs.notify && !mutant::is("notify-without-ref");
+    usize::from(refs.collective) + usize::from(notify)
 }
 
 /// Releases one count on the node at `ptr` and on each of its ancestors,
@@ -190,17 +301,18 @@ fn take_collective_ref<N: Node>(node: &N, take: bool) {
 #[inline]
 unsafe fn release_chain<N: Node>(mut ptr: *const N, panicking: bool) {
     loop {
-        // SAFETY: our count on this level keeps its collective reference.
+        // SAFETY (all three): our count on this level keeps it alive.
+        let _keep = unsafe { keep_alive(ptr) };
+        unsafe { touch(ptr) };
         let node = unsafe { &*ptr };
         // Read the parent link before our count goes: once it does, the node
         // may be freed (its parent link with it). The parent itself stays
         // alive, because our count on it is still there.
         let parent = node.parent().map(Arc::as_ptr);
-        if node.core().release(panicking) {
-            // SAFETY: this release moved the count 1 → 0 while unanchored, so
-            // the holds owned the collective reference and this thread gives
-            // it back. `node` is not used after this line.
-            unsafe { Arc::decrement_strong_count(ptr) };
+        let refs = node.core().release(panicking);
+        if refs.any() {
+            // SAFETY: R1 handed these references to this thread.
+            unsafe { finish_release(ptr, refs) };
         }
         match parent {
             Some(parent) => ptr = parent,
@@ -209,24 +321,104 @@ unsafe fn release_chain<N: Node>(mut ptr: *const N, panicking: bool) {
     }
 }
 
+/// R1's slow half: announce the drain if the notify reference came with the
+/// release, then give back what it handed over.
+///
+/// # Safety
+/// `refs` was returned by the release of a count on the node at `ptr` by
+/// this thread; the node is not used by the caller afterwards.
+#[cold]
+#[inline(never)]
+unsafe fn finish_release<N: Node>(ptr: *const N, refs: Refs) {
+    // Acquire: pairs with every other hold's Release decrement of this word,
+    // so that their uses of the node happen before we may free it (the fence
+    // of `Arc::drop`).
+    if !mutant::is("release-no-acquire") {
+        fence(Ordering::Acquire);
+    }
+    if refs.notify {
+        // SAFETY: the notify reference we now own keeps the node alive until
+        // we give it back below; `touch` checks it under loom, before and
+        // after the notification.
+        unsafe {
+            touch(ptr);
+            (*ptr).core().notify_drained();
+            touch(ptr);
+        }
+    }
+    for _ in 0..owned(refs) {
+        // SAFETY: each of these references was handed to this thread by its
+        // release (module docs, R1); the node is not touched after the last.
+        unsafe { Arc::decrement_strong_count(ptr) };
+    }
+}
+
 /// The handle that anchors a node: owns one strong reference and keeps the
 /// node's `ANCHORED` bit set until dropped, so holds need no reference of
 /// their own meanwhile (module docs).
 pub(crate) struct Anchor<N: Node> {
-    arc: Arc<N>,
+    /// Dropped by `Drop`, or handed to the holds (transition U).
+    arc: ManuallyDrop<Arc<N>>,
 }
 
 impl<N: Node> Anchor<N> {
     /// Anchors a node whose core was just created (created anchored).
     pub(crate) fn new(node: N) -> Self {
         Self {
-            arc: Arc::new(node),
+            arc: ManuallyDrop::new(Arc::new(node)),
         }
     }
 
     /// The anchored node's `Arc`, to make holds or extra references from.
     pub(crate) fn arc(&self) -> &Arc<N> {
         &self.arc
+    }
+
+    /// C: sets `CLOSED` on a latch; `true` for the call that set it. The
+    /// notify reference is paid before the RMW (module docs).
+    pub(crate) fn close(&self) -> bool {
+        self.notify_ref(true);
+        let closed = self.arc.core().close();
+        if closed != Some(true) {
+            // Already closed, or no hold alive: the word holds no notify
+            // reference of ours.
+            self.notify_ref(false);
+        }
+        closed.is_some()
+    }
+
+    /// W: a `WaitGroup` waiter asks for the zero notification.
+    pub(crate) fn watch(&self) {
+        self.notify_ref(true);
+        if !self.arc.core().watch() {
+            self.notify_ref(false);
+        }
+    }
+
+    /// W': the waiter withdraws the request.
+    pub(crate) fn unwatch(&self) {
+        if self.arc.core().unwatch() {
+            self.notify_ref(false);
+        }
+    }
+
+    /// Takes (`true`) or gives back (`false`) one notify reference on the
+    /// anchor's behalf. Our own reference outlives the call, so giving one
+    /// back never frees the node.
+    fn notify_ref(&self, take: bool) {
+        if owned(Refs::NOTIFY) == 0 {
+            return;
+        }
+        let ptr = Arc::as_ptr(&self.arc);
+        // SAFETY: `ptr` is our own live `Arc`'s; a reference given back is
+        // one a C, W or W' transition handed to us.
+        unsafe {
+            if take {
+                Arc::increment_strong_count(ptr);
+            } else {
+                Arc::decrement_strong_count(ptr);
+            }
+        }
     }
 }
 
@@ -240,16 +432,31 @@ impl<N: Node> Deref for Anchor<N> {
 
 impl<N: Node> Drop for Anchor<N> {
     fn drop(&mut self) {
-        if self.arc.core().unanchor() && !cfg!(quiescent_mutant = "anchor-no-transfer") {
-            // Holds are alive and now unanchored: they own the collective
-            // reference from here on. Take it for them before our own goes.
-            take_collective_ref(&*self.arc, true);
+        if mutant::is("anchor-late-transfer") {
+            // The defect this replaced: clear `ANCHORED`, *then* take the
+            // collective reference. A last release in between gives back a
+            // reference not yet taken and frees the node under us.
+            if self.arc.core().unanchor() {
+                take_refs(&**self.arc, Refs::COLLECTIVE);
+            }
+            // SAFETY: dropped once, here.
+            unsafe { ManuallyDrop::drop(&mut self.arc) };
+            return;
         }
+        if self.arc.core().unanchor() && !mutant::is("anchor-no-transfer") {
+            // U with holds alive: our reference is now their collective one.
+            // The node may be freed by their last release from here on, so
+            // we neither touch it nor drop the `Arc`.
+            return;
+        }
+        // SAFETY: no hold was alive at U (or the mutant says so): the
+        // reference is still ours, and it is dropped once, here.
+        unsafe { ManuallyDrop::drop(&mut self.arc) };
     }
 }
 
 impl<N: Node + std::fmt::Debug> std::fmt::Debug for Anchor<N> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.arc.fmt(f)
+        (**self.arc).fmt(f)
     }
 }

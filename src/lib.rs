@@ -55,7 +55,10 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod hold;
+mod mutant;
 mod report;
+#[cfg(loom)]
+mod shadow;
 mod shutdown;
 mod state;
 mod sync;

@@ -20,9 +20,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::hold::{Anchor, Hold, Node};
+use crate::mutant;
 use crate::report::{Registry, Report, ShutdownStarted, Stragglers};
 use crate::state::{Core, Until, Waiting};
-use crate::sync::{Arc, Mutex, OnceCell};
+use crate::sync::{strong_count_acquire, Arc, Mutex, OnceCell};
 
 /// When and why a latch was triggered. Written once, under the lock, by the
 /// elected trigger.
@@ -68,29 +69,28 @@ impl Latch {
 
     /// Elects the trigger: the first caller records time and reason, then
     /// closes the core, all under the lock, so a reader that sees `CLOSED`
-    /// (Acquire) also sees them.
-    fn close(&self, reason: Option<Cow<'static, str>>) -> bool {
-        #[cfg(quiescent_mutant = "racy-election")]
-        {
+    /// (Acquire) also sees them. Closing goes through the anchor, which pays
+    /// the notify reference (`hold.rs`, transition C).
+    fn close(latch: &Anchor<Latch>, reason: Option<Cow<'static, str>>) -> bool {
+        if mutant::is("racy-election") {
             // Check-then-act without the lock: two triggers can both win.
-            if self.core.snapshot().is_closed() {
+            if latch.core.snapshot().is_closed() {
                 return false;
             }
-            let mut meta = self.meta.lock();
+            let mut meta = latch.meta.lock();
             meta.triggered_at = Some(Instant::now());
             meta.reason = reason;
             drop(meta);
-            self.core.close();
+            latch.close();
             return true;
         }
-        #[allow(unreachable_code)]
-        let mut meta = self.meta.lock();
+        let mut meta = latch.meta.lock();
         if meta.triggered_at.is_some() {
             return false;
         }
         meta.triggered_at = Some(Instant::now());
         meta.reason = reason;
-        let first = self.core.close();
+        let first = latch.close();
         debug_assert!(first, "CLOSED set outside Latch::close");
         true
     }
@@ -151,7 +151,7 @@ impl Tree {
     /// Triggers this latch and, whoever won, cascades to every descendant, so
     /// that once any `trigger` call returns the whole subtree is closed.
     fn trigger(&self, reason: Option<Cow<'static, str>>) -> bool {
-        let first = self.latch.close(reason);
+        let first = Latch::close(&self.latch, reason);
         if first {
             trace_trigger(&self.latch);
         }
@@ -172,25 +172,46 @@ impl Tree {
         children.clone()
     }
 
-    /// Collects the named guards alive in this subtree.
-    fn stragglers(&self, now: Instant, out: &mut Vec<(Instant, crate::report::Straggler)>) {
-        self.latch.registry.lock().snapshot_into(now, out);
-        for child in self.live_children() {
-            child.stragglers(now, out);
+    /// This tree and every live descendant, parents before children,
+    /// without recursion.
+    fn subtree(this: &Arc<Self>) -> Vec<Arc<Tree>> {
+        let mut trees = vec![this.clone()];
+        let mut next = 0;
+        while let Some(tree) = trees.get(next) {
+            let children = tree.live_children();
+            trees.extend(children);
+            next += 1;
         }
+        trees
     }
 }
 
 /// Drops the children nobody can reach any more: no handle (the list's is the
-/// only `Tree` reference), no future or child latch (the tree's anchor is the
-/// only `Latch` reference) and no guard (the count is zero). None of these can
-/// come back without a handle or a guard, so the decision is final.
+/// only `Tree` reference), no guard (the count is zero) and no future or child
+/// latch (the tree's anchor is the only `Latch` reference). None of these can
+/// come back once all three are gone, so the decision is final.
+///
+/// The three counts are read in the order in which reachability can move:
+/// a handle makes guards (and references), a guard makes references
+/// (`Guard::wait_triggered_async`), a reference makes nothing. So a guard
+/// made from a handle before it went is seen by the second read, and a
+/// reference made from a guard before it went is seen by the third; read the
+/// other way round, a guard turned into a future between the reads makes a
+/// live child look dead, and the trigger never reaches its future. Each read
+/// is an `Acquire`, so what a release it observes published (the guard
+/// made before the handle's drop, the reference made before the guard's)
+/// is visible to the next read.
 fn prune(children: &mut Vec<Arc<Tree>>) {
     children.retain(|child| {
         prune(&mut child.children.lock());
-        Arc::strong_count(child) > 1
-            || Arc::strong_count(child.latch.arc()) > 1
+        if mutant::is("prune-strong-first") {
+            return strong_count_acquire(child) > 1
+                || strong_count_acquire(child.latch.arc()) > 1
+                || child.latch.core.snapshot().count() > 0;
+        }
+        strong_count_acquire(child) > 1
             || child.latch.core.snapshot().count() > 0
+            || strong_count_acquire(child.latch.arc()) > 1
     });
 }
 
@@ -316,15 +337,14 @@ impl Shutdown {
     ///
     /// [`ShutdownStarted`] once this latch has been triggered.
     pub fn child(&self) -> Result<Shutdown, ShutdownStarted> {
-        #[cfg(quiescent_mutant = "unlocked-child")]
-        if self.tree.latch.is_triggered() {
+        if mutant::is("unlocked-child") && self.tree.latch.is_triggered() {
             return Err(ShutdownStarted);
         }
         let mut children = self.tree.children.lock();
         // Checked under the lock the cascade takes after closing: either the
         // trigger's cascade sees this child in the list, or this check sees
         // `CLOSED`.
-        if self.tree.latch.is_triggered() && !cfg!(quiescent_mutant = "unlocked-child") {
+        if self.tree.latch.is_triggered() && !mutant::is("unlocked-child") {
             return Err(ShutdownStarted);
         }
         if children.len() == children.capacity() {
@@ -511,17 +531,48 @@ impl Shutdown {
         Ok(std::thread::spawn(move || f(guard)))
     }
 
+    /// Who is still holding on: the count, and the named guards of the whole
+    /// subtree, consistent with each other.
+    ///
+    /// Every registry of the subtree is locked (parents before children, the
+    /// one lock order used anywhere for more than one registry) while the
+    /// count is read and the names are collected. A named guard registers
+    /// after taking its count and unregisters before releasing it, each under
+    /// its registry's lock, so every name listed belongs to a guard whose
+    /// count is in `remaining`: the names never outnumber the count.
     fn stragglers(&self) -> Stragglers {
         let latch = &self.tree.latch;
         let now = Instant::now();
+        let trees = Tree::subtree(&self.tree);
         let mut named = Vec::new();
-        #[cfg(quiescent_mutant = "names-first")]
-        self.tree.stragglers(now, &mut named);
-        // Count first, names second: a guard unregisters before it releases
-        // its count, so every name listed was also counted in `remaining`.
-        let remaining = latch.core.snapshot().count();
-        #[cfg(not(quiescent_mutant = "names-first"))]
-        self.tree.stragglers(now, &mut named);
+        let remaining = if mutant::is("names-first") || mutant::is("names-unlocked") {
+            // Each registry locked on its own, names before the count (a guard
+            // dropped between the reads is listed, not counted) or after it
+            // (a named clone made between the reads is listed, not counted).
+            let first = mutant::is("names-first");
+            if first {
+                trees
+                    .iter()
+                    .for_each(|t| t.latch.registry.lock().snapshot_into(now, &mut named));
+            }
+            let remaining = latch.core.snapshot().count();
+            if !first {
+                trees
+                    .iter()
+                    .for_each(|t| t.latch.registry.lock().snapshot_into(now, &mut named));
+            }
+            remaining
+        } else {
+            let locked: Vec<_> = trees
+                .iter()
+                .map(|tree| tree.latch.registry.lock())
+                .collect();
+            let remaining = latch.core.snapshot().count();
+            for registry in &locked {
+                registry.snapshot_into(now, &mut named);
+            }
+            remaining
+        };
         named.sort_by_key(|(since, _)| *since);
         let held: Vec<_> = named.into_iter().map(|(_, s)| s).collect();
         let stragglers = Stragglers {

@@ -8,6 +8,7 @@
 
 use std::time::Instant;
 
+use crate::mutant;
 use crate::sync::{AtomicUsize, Event, EventListener, Listener, Ordering};
 use std::future::Future;
 use std::pin::Pin;
@@ -65,6 +66,50 @@ pub(crate) enum Until {
     Zero,
 }
 
+/// References to the node that a transition of the word hands to its caller:
+/// to take on the holds' behalf (`acquire`), or to give back (`release`).
+/// Each is decided by the transition's single read-modify-write, so exactly
+/// one thread takes or gives back each of them (`hold.rs` has the protocol).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "a reference handed over by a transition must be taken or given back"]
+pub(crate) struct Refs {
+    /// The holds' collective reference: the word has holds and no anchor.
+    pub(crate) collective: bool,
+    /// The notify reference: the word has holds and `CLOSED`.
+    pub(crate) notify: bool,
+}
+
+impl Refs {
+    pub(crate) const NONE: Self = Self {
+        collective: false,
+        notify: false,
+    };
+    pub(crate) const NOTIFY: Self = Self {
+        collective: false,
+        notify: true,
+    };
+    pub(crate) const COLLECTIVE: Self = Self {
+        collective: true,
+        notify: false,
+    };
+
+    /// What the count leaving (or reaching) zero hands over, given the flags
+    /// of the word at zero.
+    #[inline]
+    fn owed_at_zero(flags: usize) -> Self {
+        Self {
+            collective: flags & ANCHORED == 0,
+            notify: flags & CLOSED != 0,
+        }
+    }
+
+    /// Whether any reference changes hands.
+    #[inline]
+    pub(crate) fn any(self) -> bool {
+        self.collective || self.notify
+    }
+}
+
 /// The counting core.
 #[derive(Debug)]
 pub(crate) struct Core {
@@ -112,23 +157,29 @@ impl Core {
         self.panicked.load(Ordering::Relaxed)
     }
 
-    /// Adds one hold unconditionally. True if the holds must now take their
-    /// collective strong reference (the count left zero while unanchored).
+    /// Adds one hold unconditionally; returns the references the caller must
+    /// now take for the holds (`hold.rs`, transition A1): the collective one
+    /// if the count left zero while unanchored, the notify one if it left
+    /// zero while `CLOSED`.
     ///
-    /// `Relaxed`: the caller already holds a reference that keeps the core
+    /// `Relaxed`: the caller already owns a reference that keeps the core
     /// alive, and the count itself is ordered by the word's single modification
     /// order; nothing is published by taking a hold (as in `Arc::clone`).
     #[inline]
-    pub(crate) fn acquire(&self) -> bool {
+    pub(crate) fn acquire(&self) -> Refs {
         let prev = self.state.fetch_add(ONE, Ordering::Relaxed);
+        if prev < ONE {
+            return Refs::owed_at_zero(prev);
+        }
         if prev / ONE >= MAX_COUNT {
             overflow();
         }
-        prev & !CLOSED == 0
+        Refs::NONE
     }
 
-    /// Adds one hold unless `CLOSED`. `Ok(true)` if the holds must now take
-    /// their collective strong reference, as for [`acquire`](Self::acquire).
+    /// Adds one hold unless `CLOSED`; on success, the references the caller
+    /// must take, as for [`acquire`](Self::acquire) (never the notify one:
+    /// the core is open).
     ///
     /// `Relaxed` on both the load and the exchange: admission and `close` are
     /// read-modify-writes of this one word, so the word's modification order
@@ -136,10 +187,10 @@ impl Core {
     /// every drain, which reads the word after the close) or after (and is
     /// refused). No data is published by admission.
     #[inline]
-    pub(crate) fn try_acquire(&self) -> Result<bool, Closed> {
+    pub(crate) fn try_acquire(&self) -> Result<Refs, Closed> {
         let mut cur = self.state.load(Ordering::Relaxed);
         loop {
-            if cur & CLOSED != 0 && !cfg!(quiescent_mutant = "unchecked-admission") {
+            if cur & CLOSED != 0 && !mutant::is("unchecked-admission") {
                 return Err(Closed);
             }
             if cur / ONE >= MAX_COUNT {
@@ -151,69 +202,90 @@ impl Core {
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return Ok(cur == 0),
+                Ok(_) if cur < ONE => return Ok(Refs::owed_at_zero(cur)),
+                Ok(_) => return Ok(Refs::NONE),
                 Err(actual) => cur = actual,
             }
         }
     }
 
-    /// Removes one hold, announcing the drain if it was the last hold of a
-    /// closed core. True if the holds must now give back their collective
-    /// strong reference (the count reached zero while unanchored).
+    /// Removes one hold; returns the references the caller now owns and must
+    /// give back (`hold.rs`, transition R1). If that includes the notify
+    /// reference, the caller must first announce the drain with
+    /// [`notify_drained`](Self::notify_drained), while the reference keeps
+    /// the node alive.
     ///
     /// `Release`: every write the holder made happens-before a waiter's
     /// `Acquire` snapshot that sees the lower count (all decrements are
-    /// read-modify-writes, so they extend one release sequence).
+    /// read-modify-writes, so they extend one release sequence). A caller
+    /// that is given references to give back issues an `Acquire` fence before
+    /// using them, as `Arc::drop` does.
     #[inline]
-    pub(crate) fn release(&self, panicking: bool) -> bool {
+    pub(crate) fn release(&self, panicking: bool) -> Refs {
         if panicking {
             // Cold path: published by the Release decrement just below.
             self.panicked.fetch_add(1, Ordering::Relaxed);
         }
-        #[cfg(not(quiescent_mutant = "relaxed-release"))]
-        let prev = self.state.fetch_sub(ONE, Ordering::Release);
-        #[cfg(quiescent_mutant = "relaxed-release")]
-        let prev = self.state.fetch_sub(ONE, Ordering::Relaxed);
+        let order = if mutant::is("relaxed-release") {
+            Ordering::Relaxed
+        } else {
+            Ordering::Release
+        };
+        let prev = self.state.fetch_sub(ONE, order);
         debug_assert!(prev >= ONE, "hold count underflow");
         let left = prev - ONE;
-        if left & !ANCHORED == CLOSED {
-            // `notify` emits a SeqCst fence before reading the listener list;
-            // a waiter registers its listener (also followed by a SeqCst fence)
-            // before its second look at the state. One of the two sees the
-            // other: either the waiter's re-check sees `CLOSED`, or this
-            // notification finds its listener. No lost wake-up.
-            self.drained.notify(usize::MAX);
+        // The common last release (anchored, nobody watching) owes nothing.
+        if left < ONE && left != ANCHORED {
+            return Refs::owed_at_zero(left);
         }
-        left & !CLOSED == 0
+        Refs::NONE
     }
 
-    /// The anchoring handle lets go. True if holds are still alive: the
-    /// handle's strong reference must then pass to them (the caller takes
-    /// their collective reference before dropping its own).
+    /// Wakes every drain waiter. Called by the release that owns the notify
+    /// reference, or by the closer that found no hold.
     ///
-    /// `AcqRel`: as for `close`; the word's modification order decides whether
-    /// a concurrent last release saw the anchor (and left the reference to
-    /// it) or not (and gave back the collective one).
+    /// `notify` emits a SeqCst fence before reading the listener list; a
+    /// waiter registers its listener (also followed by a SeqCst fence) before
+    /// its second look at the state. One of the two sees the other: either the
+    /// waiter's re-check sees the drained word, or this notification finds its
+    /// listener. No lost wake-up.
+    pub(crate) fn notify_drained(&self) {
+        self.drained.notify(usize::MAX);
+    }
+
+    /// The anchoring handle lets go (`hold.rs`, transition U). True if holds
+    /// are still alive: the handle's reference then becomes their collective
+    /// one, and the caller must not touch the node again.
+    ///
+    /// `AcqRel`: the word's modification order decides whether a concurrent
+    /// last release saw the anchor (and left the reference to it) or not (and
+    /// gave back the collective one); `Acquire` also orders every hold's uses
+    /// of the node (published by their `Release` decrements) before the
+    /// handle's drop of what may be the last reference.
     pub(crate) fn unanchor(&self) -> bool {
         let prev = self.state.fetch_and(!ANCHORED, Ordering::AcqRel);
         debug_assert!(prev & ANCHORED != 0, "unanchored twice");
-        prev / ONE > 0
+        prev >= ONE
     }
 
-    /// Sets `CLOSED`; true for the call that set it.
+    /// Sets `CLOSED` (`hold.rs`, transition C); `None` if it was set already.
+    /// Otherwise announces the close, announces the drain if no hold is
+    /// alive, and returns whether the word now holds a notify reference (holds
+    /// are alive): the caller paid it in advance and keeps it there, or gives
+    /// it back.
     ///
     /// `AcqRel`: `Release` publishes whatever the closer wrote before (the
     /// reason, the trigger time) to anyone who sees `CLOSED` with `Acquire`.
-    pub(crate) fn close(&self) -> bool {
+    pub(crate) fn close(&self) -> Option<bool> {
         let prev = self.state.fetch_or(CLOSED, Ordering::AcqRel);
         if prev & CLOSED != 0 {
-            return false;
+            return None;
         }
         self.closed.notify(usize::MAX);
-        if prev / ONE == 0 {
-            self.drained.notify(usize::MAX);
+        if prev < ONE {
+            self.notify_drained();
         }
-        true
+        Some(prev >= ONE)
     }
 
     /// Registered listeners on both events (for tests of cancellation).
@@ -223,7 +295,9 @@ impl Core {
     }
 
     /// Sets `CLOSED` without announcing it: a `WaitGroup` waiter asks to be
-    /// told when the count reaches zero.
+    /// told when the count reaches zero (`hold.rs`, transition W). True if
+    /// the word now holds a notify reference (tokens are alive), which the
+    /// caller paid in advance; otherwise the caller gives it back.
     ///
     /// Why no wake-up is lost: this and every decrement are read-modify-writes
     /// of one word. A decrement ordered after this one sees `CLOSED` and
@@ -231,15 +305,20 @@ impl Core {
     /// waiter checks after registering its listener. `AcqRel` is more than
     /// the protocol needs (the word's modification order decides); it keeps
     /// the argument free of ordering subtleties on a path that is already slow.
-    pub(crate) fn watch(&self) {
-        self.state.fetch_or(CLOSED, Ordering::AcqRel);
+    pub(crate) fn watch(&self) -> bool {
+        let prev = self.state.fetch_or(CLOSED, Ordering::AcqRel);
+        debug_assert!(prev & CLOSED == 0, "watched twice");
+        prev >= ONE
     }
 
     /// Clears `CLOSED` after a `WaitGroup` wait, so that later returns to zero
-    /// skip the notification. Only the single waiter (`&mut WaitGroup`) calls
-    /// this, so no other waiter can lose its request.
-    pub(crate) fn unwatch(&self) {
-        self.state.fetch_and(!CLOSED, Ordering::AcqRel);
+    /// skip the notification (`hold.rs`, transition W'). True if the word held
+    /// a notify reference (tokens still alive: the wait gave up), which the
+    /// caller now owns and gives back. Only the single waiter (`&mut
+    /// WaitGroup`) calls this, so no other waiter can lose its request.
+    pub(crate) fn unwatch(&self) -> bool {
+        let prev = self.state.fetch_and(!CLOSED, Ordering::AcqRel);
+        prev & CLOSED != 0 && prev >= ONE
     }
 
     fn holds(&self, until: Until) -> bool {
@@ -274,7 +353,7 @@ impl Core {
                 return false;
             }
             let listener = self.listen(until);
-            if self.holds(until) && !cfg!(quiescent_mutant = "no-recheck") {
+            if self.holds(until) && !mutant::is("no-recheck") {
                 return true;
             }
             match deadline {
@@ -319,7 +398,7 @@ impl Waiting {
             }
             match &mut self.listener {
                 // Register, then loop to check again before sleeping.
-                None if cfg!(quiescent_mutant = "no-recheck") => {
+                None if mutant::is("no-recheck") => {
                     let mut listener = core.listen(until);
                     let pending = Pin::new(&mut listener).poll(cx).is_pending();
                     self.listener = Some(listener);
@@ -343,40 +422,79 @@ impl Waiting {
 mod tests {
     use super::*;
 
+    const COLLECTIVE: Refs = Refs {
+        collective: true,
+        notify: false,
+    };
+    const BOTH: Refs = Refs {
+        collective: true,
+        notify: true,
+    };
+
     #[test]
     fn snapshot_decodes_the_word() {
         let core = Core::new();
-        // Anchored: no collective reference is taken or given back.
-        assert!(!core.acquire());
-        assert!(!core.try_acquire().unwrap());
+        // Anchored and open: no reference changes hands.
+        assert_eq!(core.acquire(), Refs::NONE);
+        assert_eq!(core.try_acquire().unwrap(), Refs::NONE);
         let s = core.snapshot();
         assert_eq!(
             (s.count(), s.is_closed(), s.is_drained()),
             (2, false, false)
         );
-        assert!(core.close());
-        assert!(!core.close());
+        // Closed with holds alive: the word now holds a notify reference.
+        assert_eq!(core.close(), Some(true));
+        assert_eq!(core.close(), None);
         assert!(core.try_acquire().is_err());
-        assert!(!core.release(false));
-        // The anchor lets go with a hold alive: the reference passes on...
+        assert_eq!(core.release(false), Refs::NONE);
+        // The anchor lets go with a hold alive: its reference passes on...
         assert!(core.unanchor());
-        // ...and the last release gives it back.
-        assert!(core.release(true));
+        // ...and the last release owns both the collective and the notify
+        // reference.
+        assert_eq!(core.release(true), BOTH);
         assert!(core.snapshot().is_drained());
         assert_eq!(core.panicked(), 1);
-        // Unanchored: the first hold takes the collective reference.
-        assert!(core.acquire());
-        assert!(core.release(false));
+    }
+
+    #[test]
+    fn each_transition_hands_over_what_the_word_says() {
+        let core = Core::new();
+        // Anchored, open, count 0 -> 1 -> 0: the fast path.
+        assert_eq!(core.acquire(), Refs::NONE);
+        assert_eq!(core.release(false), Refs::NONE);
+        // Watch with no token: nothing to keep; with one: a notify reference.
+        assert!(!core.watch());
+        assert!(!core.unwatch());
+        assert_eq!(core.acquire(), Refs::NONE);
+        assert!(core.watch());
+        // A wait that gives up takes the notify reference back.
+        assert!(core.unwatch());
+        assert!(core.watch());
+        // The last release while watched announces and owns it.
+        assert_eq!(core.release(false), Refs::NOTIFY);
+        assert!(!core.unwatch());
+        // Unanchored: the count leaving and reaching zero moves the
+        // collective reference.
+        assert!(!core.unanchor());
+        assert_eq!(core.acquire(), COLLECTIVE);
+        assert_eq!(core.acquire(), Refs::NONE);
+        assert_eq!(core.release(false), Refs::NONE);
+        assert_eq!(core.release(false), COLLECTIVE);
+        // A closed, unanchored word with no hold: closing owes nothing.
+        assert_eq!(core.close(), Some(false));
+        assert!(core.snapshot().is_drained());
     }
 
     #[test]
     fn timed_wait_gives_up_and_reports_state() {
         let core = Core::new();
-        core.close();
-        core.acquire();
+        assert_eq!(core.close(), Some(false));
+        // A hold taken on a closed word owes the notify reference (A1)...
+        assert_eq!(core.acquire(), Refs::NOTIFY);
         let deadline = Instant::now() + std::time::Duration::from_millis(10);
         assert!(!core.wait(Until::Drained, Some(deadline)));
-        core.release(false);
+        // ...and its release owns it again (R1).
+        assert_eq!(core.release(false), Refs::NOTIFY);
         assert!(core.wait(Until::Drained, Some(Instant::now())));
     }
 
@@ -387,7 +505,7 @@ mod tests {
         if std::env::var_os("QUIESCENT_OVERFLOW_CHILD").is_some() {
             let core = Core::new();
             core.state.store(MAX_COUNT * ONE, Ordering::Relaxed);
-            core.acquire();
+            let _ = core.acquire();
             unreachable!("acquire past MAX_COUNT returned");
         }
         let exe = std::env::current_exe().unwrap();

@@ -1,9 +1,12 @@
 //! The one place that chooses synchronization primitives.
 //!
 //! Normally these are `std` atomics and `Arc` plus a `parking_lot` mutex; under
-//! `--cfg loom` (with the `loom` feature) every one of them is loom's, and
-//! `event-listener` switches to loom internally through its own `loom` feature,
-//! so a loom model explores every interleaving inside `quiescent` too.
+//! `--cfg loom` (with the `loom` feature) the atomics, fences and mutexes are
+//! loom's, `event-listener` switches to loom internally through its own `loom`
+//! feature, and `Arc` is the loom-visible shadow of `shadow.rs` (loom's own
+//! `Arc` cannot see the reference protocol of `hold.rs`). So a loom model
+//! explores every interleaving inside `quiescent` too, reference counts
+//! included.
 //!
 //! No other module names `std::sync` or `parking_lot` directly (`.clippy.toml`
 //! enforces it with `disallowed-types`).
@@ -20,8 +23,37 @@ pub(crate) use event_listener::{Event, EventListener, Listener};
 #[cfg(not(loom))]
 mod imp {
     pub(crate) use super::once::OnceCell;
-    pub(crate) use std::sync::atomic::{AtomicUsize, Ordering};
+    pub(crate) use std::sync::atomic::{fence, AtomicUsize, Ordering};
     pub(crate) use std::sync::Arc;
+
+    /// The loom build keeps a node's memory allocated while a hold works on
+    /// it (`shadow.rs`); here the protocol alone does, so this is nothing.
+    pub(crate) struct KeepAlive<T>(std::marker::PhantomData<fn() -> T>);
+
+    /// Nothing outside loom (see `shadow::keep_alive`).
+    ///
+    /// # Safety
+    /// As `shadow::keep_alive`: `ptr` comes from `Arc::as_ptr` of a live node.
+    #[inline(always)]
+    pub(crate) unsafe fn keep_alive<T>(_ptr: *const T) -> KeepAlive<T> {
+        KeepAlive(std::marker::PhantomData)
+    }
+
+    /// Nothing outside loom (see `shadow::touch`).
+    ///
+    /// # Safety
+    /// As `shadow::touch`.
+    #[inline(always)]
+    pub(crate) unsafe fn touch<T>(_ptr: *const T) {}
+
+    /// `Arc::strong_count`, followed by an `Acquire` fence so that what the
+    /// releases it observes published is visible to the caller's next reads
+    /// (std's `strong_count` is a `Relaxed` load).
+    pub(crate) fn strong_count_acquire<T>(arc: &Arc<T>) -> usize {
+        let count = Arc::strong_count(arc);
+        fence(Ordering::Acquire);
+        count
+    }
 
     /// A mutex whose `lock` never reports poisoning, so that the std and loom
     /// builds share one signature.
@@ -63,8 +95,13 @@ mod once {
 
 #[cfg(loom)]
 mod imp {
-    pub(crate) use loom::sync::atomic::{AtomicUsize, Ordering};
-    pub(crate) use loom::sync::Arc;
+    pub(crate) use crate::shadow::{keep_alive, touch, Arc, KeepAlive};
+    pub(crate) use loom::sync::atomic::{fence, AtomicUsize, Ordering};
+
+    /// The shadow count's load is already `Acquire`.
+    pub(crate) fn strong_count_acquire<T>(arc: &Arc<T>) -> usize {
+        Arc::strong_count(arc)
+    }
 
     /// loom's mutex behind the same signature as the std build's.
     #[derive(Debug)]
@@ -113,7 +150,9 @@ mod imp {
     }
 }
 
-pub(crate) use imp::{Arc, Mutex, OnceCell, Ordering};
+pub(crate) use imp::{
+    fence, keep_alive, strong_count_acquire, touch, Arc, KeepAlive, Mutex, OnceCell, Ordering,
+};
 
 /// The atomic word of `state.rs`: a thin newtype so that the rest of the crate
 /// never names `std`'s or loom's type (and clippy can ban both elsewhere).

@@ -193,9 +193,9 @@ impl WaitGroup {
         if core.snapshot().count() == 0 {
             return Ok(());
         }
-        core.watch();
+        self.group.watch();
         let zero = core.wait(Until::Zero, deadline);
-        core.unwatch();
+        self.group.unwatch();
         if zero {
             Ok(())
         } else {
@@ -323,7 +323,7 @@ impl fmt::Debug for Token {
 /// left.
 #[must_use = "futures do nothing unless polled"]
 pub struct Wait<'a> {
-    group: &'a Group,
+    group: &'a Anchor<Group>,
     waiting: Waiting,
     /// Whether this future has set the group's `CLOSED` bit (and must clear
     /// it when it completes or is dropped).
@@ -340,12 +340,12 @@ impl Future for Wait<'_> {
             if core.snapshot().count() == 0 {
                 return Poll::Ready(());
             }
-            core.watch();
+            this.group.watch();
             this.watching = true;
         }
         let poll = this.waiting.poll(core, Until::Zero, cx);
         if poll.is_ready() {
-            core.unwatch();
+            this.group.unwatch();
             this.watching = false;
         }
         poll
@@ -355,7 +355,7 @@ impl Future for Wait<'_> {
 impl Drop for Wait<'_> {
     fn drop(&mut self) {
         if self.watching {
-            self.group.core.unwatch();
+            self.group.unwatch();
         }
     }
 }
