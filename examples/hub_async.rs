@@ -161,10 +161,7 @@ pub async fn run(
     .await;
     root.trigger_with_reason("run time over");
     let grace = Duration::from_secs_f64(config.grace);
-    let result = match tokio::time::timeout(grace, root.shutdown_async()).await {
-        Ok(report) => Ok(report),
-        Err(_) => root.wait_drained_timeout(Duration::ZERO),
-    };
+    let result = root.shutdown_async().until(tokio::time::sleep(grace)).await;
     // Let the clients read their goodbyes.
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         while counts.goodbyes.load(Ordering::Relaxed) < counts.connections.load(Ordering::Relaxed) {

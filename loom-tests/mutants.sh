@@ -34,6 +34,7 @@ mutants=(
     "notify-without-ref|handles|child_drain_then_drop_vs_last_child_guard_drop"
     "prune-strong-first|handles|prune_vs_guard_turned_into_future"
     "names-unlocked|handles|named_clone_vs_straggler_snapshot"
+    "names-unlocked|shutdown|named_child_clone_vs_holders"
     "release-no-acquire|handles|other_holder_release_happens_before_the_free"
 )
 # `bash loom-tests/mutants.sh NAME` runs only the rows of mutant NAME.

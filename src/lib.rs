@@ -64,13 +64,13 @@ mod state;
 mod sync;
 mod wait_group;
 
-pub use report::{Report, ShutdownStarted, Straggler, Stragglers, Timeout};
+pub use report::{Holders, Report, ShutdownStarted, Straggler, Stragglers, Timeout};
 pub use shutdown::{Guard, Shutdown};
 pub use wait_group::{Token, WaitGroup};
 
 /// The named futures returned by the `_async` methods.
 pub mod futures {
-    pub use crate::shutdown::{Drained, Triggered};
+    pub use crate::shutdown::{Drained, DrainedUntil, Triggered};
     pub use crate::wait_group::Wait;
 }
 

@@ -47,7 +47,72 @@ impl fmt::Display for Report {
     }
 }
 
-/// A named guard still alive when a bounded drain gave up.
+/// Who holds a latch's subtree open right now: a snapshot from
+/// [`Shutdown::holders`](crate::Shutdown::holders), usable at any time,
+/// before or after the trigger.
+///
+/// The count and the names are read together (under every registry lock of
+/// the subtree), so `named.len() <= count` always holds, even while named
+/// guards are cloned and dropped concurrently.
+///
+/// ```
+/// let shutdown = quiescent::Shutdown::new();
+/// let _reader = shutdown.guard_named("ws-reader").unwrap();
+/// let _anon = shutdown.guard().unwrap();
+/// let holders = shutdown.holders();
+/// assert_eq!(holders.count, 2);
+/// assert_eq!(holders.named[0].name, "ws-reader");
+/// assert!(holders.to_string().starts_with("2 guards held: \"ws-reader\" ("));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Holders {
+    /// Guards (named or not) alive in the latch's subtree.
+    pub count: usize,
+    /// Guards of the subtree dropped while their thread was panicking, since
+    /// creation.
+    pub panicked: usize,
+    /// The named guards alive in the subtree, oldest first.
+    pub named: Vec<Straggler>,
+}
+
+impl fmt::Display for Holders {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plural = if self.count == 1 { "guard" } else { "guards" };
+        write!(f, "{} {plural} held", self.count)?;
+        write_named(f, &self.named, self.count)?;
+        write_panicked(f, self.panicked)
+    }
+}
+
+/// `: "name" (file:line, held 1.2s), ..., and N unnamed`.
+fn write_named(f: &mut fmt::Formatter<'_>, named: &[Straggler], count: usize) -> fmt::Result {
+    for (i, s) in named.iter().enumerate() {
+        let sep = if i == 0 { ": " } else { ", " };
+        write!(
+            f,
+            "{sep}{:?} ({}:{}, held {:.1}s)",
+            s.name,
+            s.site.file(),
+            s.site.line(),
+            s.held.as_secs_f64()
+        )?;
+    }
+    let unnamed = count.saturating_sub(named.len());
+    if unnamed > 0 && !named.is_empty() {
+        write!(f, ", and {unnamed} unnamed")?;
+    }
+    Ok(())
+}
+
+fn write_panicked(f: &mut fmt::Formatter<'_>, panicked: usize) -> fmt::Result {
+    if panicked > 0 {
+        write!(f, "; {panicked} dropped by a panicking thread")?;
+    }
+    Ok(())
+}
+
+/// A named guard alive when a snapshot ([`Holders`], [`Stragglers`]) was taken.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Straggler {
     /// The name given to [`guard_named`](crate::Shutdown::guard_named).
@@ -108,25 +173,8 @@ impl fmt::Display for Stragglers {
         if let Some(reason) = &self.reason {
             write!(f, " ({reason})")?;
         }
-        for (i, s) in self.held.iter().enumerate() {
-            let sep = if i == 0 { ": " } else { ", " };
-            write!(
-                f,
-                "{sep}{:?} ({}:{}, held {:.1}s)",
-                s.name,
-                s.site.file(),
-                s.site.line(),
-                s.held.as_secs_f64()
-            )?;
-        }
-        let unnamed = self.remaining.saturating_sub(self.held.len());
-        if unnamed > 0 && !self.held.is_empty() {
-            write!(f, ", and {unnamed} unnamed")?;
-        }
-        if self.panicked > 0 {
-            write!(f, "; {} dropped by a panicking thread", self.panicked)?;
-        }
-        Ok(())
+        write_named(f, &self.held, self.remaining)?;
+        write_panicked(f, self.panicked)
     }
 }
 

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use crate::hold::{Anchor, Hold, Node};
 use crate::mutant;
-use crate::report::{Registry, Report, ShutdownStarted, Stragglers};
+use crate::report::{Holders, Registry, Report, ShutdownStarted, Stragglers};
 use crate::state::{Core, Until, Waiting};
 use crate::sync::{strong_count_acquire, Arc, Mutex, OnceCell};
 
@@ -183,6 +183,81 @@ impl Tree {
             next += 1;
         }
         trees
+    }
+}
+
+impl Tree {
+    /// Who holds this subtree open: the count, and the named guards of the
+    /// whole subtree, consistent with each other.
+    ///
+    /// Every registry of the subtree is locked (parents before children, the
+    /// one lock order used anywhere for more than one registry) while the
+    /// count is read and the names are collected. A named guard registers
+    /// after taking its count and unregisters before releasing it, each under
+    /// its registry's lock, so every name listed belongs to a guard whose
+    /// count is in `count`: the names never outnumber the count.
+    fn holders(this: &Arc<Self>, now: Instant) -> Holders {
+        let core = &this.latch.core;
+        let trees = Tree::subtree(this);
+        let mut named = Vec::new();
+        let count = if mutant::is("names-first") || mutant::is("names-unlocked") {
+            // Each registry locked on its own, names before the count (a guard
+            // dropped between the reads is listed, not counted) or after it
+            // (a named clone made between the reads is listed, not counted).
+            let first = mutant::is("names-first");
+            if first {
+                trees
+                    .iter()
+                    .for_each(|t| t.latch.registry.lock().snapshot_into(now, &mut named));
+            }
+            let count = core.snapshot().count();
+            if !first {
+                trees
+                    .iter()
+                    .for_each(|t| t.latch.registry.lock().snapshot_into(now, &mut named));
+            }
+            count
+        } else {
+            let locked: Vec<_> = trees
+                .iter()
+                .map(|tree| tree.latch.registry.lock())
+                .collect();
+            let count = core.snapshot().count();
+            for registry in &locked {
+                registry.snapshot_into(now, &mut named);
+            }
+            count
+        };
+        named.sort_by_key(|(since, _)| *since);
+        Holders {
+            count,
+            // Read after the count: every panicking release it saw is
+            // included (the panicked counter is raised before the release).
+            panicked: core.panicked(),
+            named: named.into_iter().map(|(_, s)| s).collect(),
+        }
+    }
+
+    /// A bounded drain's deadline has passed: the report if the latch drained
+    /// after all (the last guard may go at the very moment), or the
+    /// stragglers, from one snapshot.
+    fn give_up(this: &Arc<Self>) -> Result<Report, Stragglers> {
+        let latch = &this.latch;
+        let now = Instant::now();
+        let holders = Tree::holders(this, now);
+        if holders.count == 0 && latch.is_triggered() {
+            return Ok(latch.report());
+        }
+        let stragglers = Stragglers {
+            remaining: holders.count,
+            names: holders.named.iter().map(|s| s.name.clone()).collect(),
+            panicked: holders.panicked,
+            reason: latch.reason(),
+            elapsed: latch.since_trigger(now),
+            held: holders.named,
+        };
+        trace_stragglers(&stragglers);
+        Err(stragglers)
     }
 }
 
@@ -456,12 +531,59 @@ impl Shutdown {
     /// [`Stragglers`]: how many guards remain and which named ones, where
     /// they were made and for how long they have been held.
     pub fn wait_drained_timeout(&self, timeout: Duration) -> Result<Report, Stragglers> {
-        let deadline = Instant::now().checked_add(timeout);
+        self.drain_until(Instant::now().checked_add(timeout))
+    }
+
+    /// Like [`wait_drained`](Self::wait_drained), giving up at `deadline`
+    /// (a deadline already past only checks).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let stuck = shutdown.guard_named("stuck").unwrap();
+    /// shutdown.trigger();
+    /// let deadline = Instant::now() + Duration::from_millis(10);
+    /// let stragglers = shutdown.wait_drained_deadline(deadline).unwrap_err();
+    /// assert_eq!(stragglers.names, ["stuck"]);
+    /// drop(stuck);
+    /// assert!(shutdown.wait_drained_deadline(deadline).is_ok());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Stragglers`], taken once the deadline has passed: how many guards
+    /// remain and which named ones. If the last guard goes at that very
+    /// moment, the drain is reported instead.
+    pub fn wait_drained_deadline(&self, deadline: Instant) -> Result<Report, Stragglers> {
+        self.drain_until(Some(deadline))
+    }
+
+    fn drain_until(&self, deadline: Option<Instant>) -> Result<Report, Stragglers> {
         if self.tree.latch.core.wait(Until::Drained, deadline) {
             Ok(self.tree.latch.report())
         } else {
-            Err(self.stragglers())
+            Tree::give_up(&self.tree)
         }
+    }
+
+    /// Who holds this latch's subtree open right now: the live count, the
+    /// named guards (name, site, age) and the panicked count, consistent with
+    /// each other. Usable at any time, before or after the trigger; a
+    /// timed-out drain's [`Stragglers`] is built from the same snapshot.
+    ///
+    /// ```
+    /// let server = quiescent::Shutdown::new();
+    /// let readers = server.child().unwrap();
+    /// let _r = readers.guard_named("reader-1").unwrap();
+    /// let _w = server.guard_named("writer").unwrap();
+    /// let holders = server.holders();
+    /// assert_eq!(holders.count, 2);
+    /// assert_eq!(holders.named.len(), 2); // the child's guards too
+    /// assert_eq!(readers.holders().named[0].name, "reader-1");
+    /// ```
+    pub fn holders(&self) -> Holders {
+        Tree::holders(&self.tree, Instant::now())
     }
 
     /// Waits asynchronously for the drain; see [`wait_drained`](Self::wait_drained).
@@ -472,7 +594,7 @@ impl Shutdown {
     /// Dropping the future unregisters it and changes nothing else.
     pub fn wait_drained_async(&self) -> Drained {
         Drained {
-            latch: self.tree.latch.arc().clone(),
+            tree: self.tree.clone(),
             waiting: Waiting::default(),
         }
     }
@@ -529,62 +651,6 @@ impl Shutdown {
     {
         let guard = self.guard()?;
         Ok(std::thread::spawn(move || f(guard)))
-    }
-
-    /// Who is still holding on: the count, and the named guards of the whole
-    /// subtree, consistent with each other.
-    ///
-    /// Every registry of the subtree is locked (parents before children, the
-    /// one lock order used anywhere for more than one registry) while the
-    /// count is read and the names are collected. A named guard registers
-    /// after taking its count and unregisters before releasing it, each under
-    /// its registry's lock, so every name listed belongs to a guard whose
-    /// count is in `remaining`: the names never outnumber the count.
-    fn stragglers(&self) -> Stragglers {
-        let latch = &self.tree.latch;
-        let now = Instant::now();
-        let trees = Tree::subtree(&self.tree);
-        let mut named = Vec::new();
-        let remaining = if mutant::is("names-first") || mutant::is("names-unlocked") {
-            // Each registry locked on its own, names before the count (a guard
-            // dropped between the reads is listed, not counted) or after it
-            // (a named clone made between the reads is listed, not counted).
-            let first = mutant::is("names-first");
-            if first {
-                trees
-                    .iter()
-                    .for_each(|t| t.latch.registry.lock().snapshot_into(now, &mut named));
-            }
-            let remaining = latch.core.snapshot().count();
-            if !first {
-                trees
-                    .iter()
-                    .for_each(|t| t.latch.registry.lock().snapshot_into(now, &mut named));
-            }
-            remaining
-        } else {
-            let locked: Vec<_> = trees
-                .iter()
-                .map(|tree| tree.latch.registry.lock())
-                .collect();
-            let remaining = latch.core.snapshot().count();
-            for registry in &locked {
-                registry.snapshot_into(now, &mut named);
-            }
-            remaining
-        };
-        named.sort_by_key(|(since, _)| *since);
-        let held: Vec<_> = named.into_iter().map(|(_, s)| s).collect();
-        let stragglers = Stragglers {
-            remaining,
-            names: held.iter().map(|s| s.name.clone()).collect(),
-            panicked: latch.core.panicked(),
-            reason: latch.reason(),
-            elapsed: latch.since_trigger(now),
-            held,
-        };
-        trace_stragglers(&stragglers);
-        stragglers
     }
 
     /// Triggers this latch on the first SIGINT or SIGTERM, with the signal's
@@ -796,8 +862,47 @@ impl fmt::Debug for Triggered {
 /// Future of [`Shutdown::wait_drained_async`] and [`Shutdown::shutdown_async`].
 #[must_use = "futures do nothing unless polled"]
 pub struct Drained {
-    latch: Arc<Latch>,
+    /// The subtree, not only the latch: a deadline that passes needs every
+    /// registry of it for the straggler snapshot.
+    tree: Arc<Tree>,
     waiting: Waiting,
+}
+
+impl Drained {
+    /// Bounds this drain by `deadline`, any future: `tokio::time::sleep`,
+    /// `async_io::Timer`, a channel's receive... The result resolves to the
+    /// report once drained, or to the [`Stragglers`] captured when `deadline`
+    /// completes first, from one consistent snapshot (if the last guard goes
+    /// at that very moment, the report). The crate stays free of any runtime.
+    ///
+    /// ```
+    /// # futures_executor::block_on(async {
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let stuck = shutdown.guard_named("stuck").unwrap();
+    /// // Any future is a deadline; this one is already complete.
+    /// let stragglers = shutdown.shutdown_async().until(async {}).await.unwrap_err();
+    /// assert_eq!(stragglers.names, ["stuck"]);
+    /// drop(stuck);
+    /// let report = shutdown.wait_drained_async().until(std::future::pending::<()>()).await;
+    /// assert!(report.is_ok());
+    /// # });
+    /// ```
+    ///
+    /// With tokio: `shutdown.shutdown_async().until(tokio::time::sleep(grace)).await`.
+    ///
+    /// The deadline is boxed (one allocation per bounded drain), so that any
+    /// future, `Unpin` or not, can serve.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future unregisters it and drops `deadline`; nothing else
+    /// changes.
+    pub fn until<D: Future>(self, deadline: D) -> DrainedUntil<D> {
+        DrainedUntil {
+            drained: self,
+            deadline: Box::pin(deadline),
+        }
+    }
 }
 
 impl Future for Drained {
@@ -805,8 +910,9 @@ impl Future for Drained {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Report> {
         let this = self.get_mut();
-        match this.waiting.poll(&this.latch.core, Until::Drained, cx) {
-            Poll::Ready(()) => Poll::Ready(this.latch.report()),
+        let latch = &this.tree.latch;
+        match this.waiting.poll(&latch.core, Until::Drained, cx) {
+            Poll::Ready(()) => Poll::Ready(latch.report()),
             Poll::Pending => Poll::Pending,
         }
     }
@@ -814,11 +920,44 @@ impl Future for Drained {
 
 impl fmt::Debug for Drained {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let snapshot = self.latch.core.snapshot();
+        let snapshot = self.tree.latch.core.snapshot();
         f.debug_struct("Drained")
             .field("count", &snapshot.count())
             .field("triggered", &snapshot.is_closed())
             .finish()
+    }
+}
+
+/// Future of [`Drained::until`]: the drain, or the stragglers when the
+/// deadline completes first.
+#[must_use = "futures do nothing unless polled"]
+pub struct DrainedUntil<D> {
+    drained: Drained,
+    deadline: Pin<Box<D>>,
+}
+
+impl<D: Future> Future for DrainedUntil<D> {
+    type Output = Result<Report, Stragglers>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        // The drain first: a deadline and a drain ready at the same poll
+        // report the drain.
+        if let Poll::Ready(report) = Pin::new(&mut this.drained).poll(cx) {
+            return Poll::Ready(Ok(report));
+        }
+        match this.deadline.as_mut().poll(cx) {
+            Poll::Ready(_) => Poll::Ready(Tree::give_up(&this.drained.tree)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<D> fmt::Debug for DrainedUntil<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DrainedUntil")
+            .field("drained", &self.drained)
+            .finish_non_exhaustive()
     }
 }
 

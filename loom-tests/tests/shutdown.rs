@@ -266,3 +266,28 @@ fn last_handle_drop_vs_last_guard_drop() {
         holder.join().unwrap();
     });
 }
+
+/// A named guard of a child latch is cloned and the original dropped while
+/// the root's live view is taken, before any trigger: the names listed never
+/// outnumber the count, and the view sees the child's guards.
+#[test]
+fn named_child_clone_vs_holders() {
+    exhaustive(|| {
+        let root = Shutdown::new();
+        let child = root.child().unwrap();
+        let guard = child.guard_named("reader").unwrap();
+        let cloner = thread::spawn(move || {
+            let clone = guard.clone();
+            drop(guard);
+            clone
+        });
+        let holders = root.holders();
+        assert!(
+            holders.named.len() <= holders.count && holders.count >= 1,
+            "{holders:?}"
+        );
+        let clone = cloner.join().unwrap();
+        assert_eq!(root.holders().named.len(), 1);
+        drop(clone);
+    });
+}
