@@ -70,7 +70,7 @@ pub use wait_group::{Token, WaitGroup};
 
 /// The named futures returned by the `_async` methods.
 pub mod futures {
-    pub use crate::shutdown::{Drained, DrainedUntil, Triggered};
+    pub use crate::shutdown::{Drained, DrainedUntil, Tracked, Triggered, UntilTriggered};
     pub use crate::wait_group::Wait;
 }
 

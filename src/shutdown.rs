@@ -19,6 +19,8 @@ use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use pin_project_lite::pin_project;
+
 use crate::hold::{Anchor, Hold, Node};
 use crate::mutant;
 use crate::report::{Holders, Registry, Report, ShutdownStarted, Stragglers};
@@ -653,6 +655,93 @@ impl Shutdown {
         Ok(std::thread::spawn(move || f(guard)))
     }
 
+    /// Like [`spawn`](Self::spawn), with a named guard: a drain that times
+    /// out names this thread, with the caller's file and line as its site.
+    ///
+    /// ```
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let worker = shutdown
+    ///     .spawn_named("indexer", |guard| guard.wait_triggered())
+    ///     .unwrap();
+    /// assert_eq!(shutdown.holders().named[0].name, "indexer");
+    /// shutdown.shutdown();
+    /// worker.join().unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ShutdownStarted`] if the latch has been triggered; no thread is
+    /// created then.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the OS fails to create a thread, like `std::thread::spawn`.
+    #[track_caller]
+    pub fn spawn_named<F, T>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        f: F,
+    ) -> Result<JoinHandle<T>, ShutdownStarted>
+    where
+        F: FnOnce(Guard) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let guard = self.guard_named(name)?;
+        Ok(std::thread::spawn(move || f(guard)))
+    }
+
+    /// Runs `fut` under a guard of this latch: the returned future holds the
+    /// guard until `fut` completes or is dropped, so the drain waits for it.
+    /// Refused after the trigger, atomically, like [`guard`](Self::guard).
+    ///
+    /// ```
+    /// # futures_executor::block_on(async {
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let task = shutdown.track(async { 6 * 7 }).unwrap();
+    /// assert_eq!(shutdown.count(), 1);
+    /// assert_eq!(task.await, 42);
+    /// assert_eq!(shutdown.count(), 0);
+    /// shutdown.trigger();
+    /// assert!(shutdown.track(async {}).is_err());
+    /// # });
+    /// ```
+    ///
+    /// With tokio: `tokio::spawn(shutdown.track(handle(conn))?)`.
+    ///
+    /// # Errors
+    ///
+    /// [`ShutdownStarted`] once the latch has been triggered.
+    pub fn track<F: Future>(&self, fut: F) -> Result<Tracked<F>, ShutdownStarted> {
+        Ok(self.guard()?.track(fut))
+    }
+
+    /// Like [`track`](Self::track), with a named guard; the site recorded is
+    /// the caller's line (`#[track_caller]`).
+    ///
+    /// ```
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let task = shutdown.track_named("uploader", async {}).unwrap();
+    /// let holders = shutdown.holders();
+    /// assert_eq!(holders.named[0].name, "uploader");
+    /// assert_eq!(holders.named[0].site.line(), line!() - 3);
+    /// # drop(task);
+    /// ```
+    ///
+    /// Helpers of your own that call this should be `#[track_caller]` too,
+    /// or every guard they make is reported at the helper's line.
+    ///
+    /// # Errors
+    ///
+    /// [`ShutdownStarted`] once the latch has been triggered.
+    #[track_caller]
+    pub fn track_named<F: Future>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        fut: F,
+    ) -> Result<Tracked<F>, ShutdownStarted> {
+        Ok(self.guard_named(name)?.track(fut))
+    }
+
     /// Triggers this latch on the first SIGINT or SIGTERM, with the signal's
     /// name as the reason; a second signal while draining exits the process
     /// at once with status 130.
@@ -786,6 +875,123 @@ impl Guard {
     /// The name given to [`Shutdown::guard_named`], if any.
     pub fn name(&self) -> Option<&str> {
         self.named.as_deref().map(|n| &*n.name)
+    }
+
+    /// Moves this guard into a future that holds it until `fut` completes or
+    /// is dropped (see [`Shutdown::track`]).
+    ///
+    /// ```
+    /// # futures_executor::block_on(async {
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let guard = shutdown.guard_named("flush").unwrap();
+    /// let flush = guard.track(async { "flushed" });
+    /// assert_eq!(shutdown.count(), 1);
+    /// assert_eq!(flush.await, "flushed");
+    /// assert_eq!(shutdown.count(), 0);
+    /// # });
+    /// ```
+    pub fn track<F: Future>(self, fut: F) -> Tracked<F> {
+        Tracked {
+            fut,
+            guard: Some(self),
+        }
+    }
+
+    /// Runs `fut` until shutdown is triggered: resolves to `Some(output)` if
+    /// `fut` completes first, or to `None` once the latch is triggered, and
+    /// then drops `fut` at once (its resources go before the drain is
+    /// awaited). The trigger is checked first on every poll, so on a
+    /// triggered latch `fut` is never polled.
+    ///
+    /// ```
+    /// # futures_executor::block_on(async {
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let guard = shutdown.guard().unwrap();
+    /// assert_eq!(guard.run_until_triggered(async { 1 }).await, Some(1));
+    /// shutdown.trigger();
+    /// let forever = std::future::pending::<()>();
+    /// assert_eq!(guard.run_until_triggered(forever).await, None);
+    /// # });
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the returned future drops `fut` and unregisters the trigger
+    /// wait; the guard is untouched (it is borrowed, not moved).
+    pub fn run_until_triggered<F: Future>(&self, fut: F) -> UntilTriggered<F> {
+        UntilTriggered {
+            fut: Some(fut),
+            triggered: self.wait_triggered_async(),
+        }
+    }
+}
+
+pin_project! {
+    /// Future of [`Shutdown::track`], [`Shutdown::track_named`] and
+    /// [`Guard::track`]: `fut`, holding a guard until it completes or is
+    /// dropped.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Tracked<F> {
+        #[pin]
+        fut: F,
+        guard: Option<Guard>,
+    }
+}
+
+impl<F: Future> Future for Tracked<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let output = std::task::ready!(this.fut.poll(cx));
+        // Completed: the work is done, release the guard now rather than
+        // when the (possibly long-lived) future is dropped.
+        this.guard.take();
+        Poll::Ready(output)
+    }
+}
+
+impl<F> fmt::Debug for Tracked<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tracked")
+            .field("guard", &self.guard)
+            .finish_non_exhaustive()
+    }
+}
+
+pin_project! {
+    /// Future of [`Guard::run_until_triggered`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct UntilTriggered<F> {
+        #[pin]
+        fut: Option<F>,
+        triggered: Triggered,
+    }
+}
+
+impl<F: Future> Future for UntilTriggered<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if Pin::new(&mut *this.triggered).poll(cx).is_ready() {
+            // Drop the work now, not when the caller drops this future.
+            this.fut.set(None);
+            return Poll::Ready(None);
+        }
+        match this.fut.as_pin_mut() {
+            Some(fut) => fut.poll(cx).map(Some),
+            // Polled again after completing: the trigger is all that is left.
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl<F> fmt::Debug for UntilTriggered<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UntilTriggered")
+            .field("triggered", &self.triggered)
+            .finish_non_exhaustive()
     }
 }
 
