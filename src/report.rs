@@ -89,9 +89,13 @@ impl fmt::Display for Holders {
 fn write_named(f: &mut fmt::Formatter<'_>, named: &[Straggler], count: usize) -> fmt::Result {
     for (i, s) in named.iter().enumerate() {
         let sep = if i == 0 { ": " } else { ", " };
+        f.write_str(sep)?;
+        if !s.latch.is_empty() {
+            write!(f, "{}: ", s.latch)?;
+        }
         write!(
             f,
-            "{sep}{:?} ({}:{}, held {:.1}s)",
+            "{:?} ({}:{}, held {:.1}s)",
             s.name,
             s.site.file(),
             s.site.line(),
@@ -117,6 +121,10 @@ fn write_panicked(f: &mut fmt::Formatter<'_>, panicked: usize) -> fmt::Result {
 pub struct Straggler {
     /// The name given to [`guard_named`](crate::Shutdown::guard_named).
     pub name: String,
+    /// The latch the guard holds, as a path of the named latches from the
+    /// root down ([`child_named`](crate::Shutdown::child_named)), e.g.
+    /// `server/readers`; empty when none of them is named.
+    pub latch: String,
     /// Where the guard was made.
     pub site: &'static Location<'static>,
     /// How long it had been held when the drain gave up.
@@ -253,12 +261,18 @@ impl Registry {
     }
 
     /// Appends the live entries, aged as of `now`.
-    pub(crate) fn snapshot_into(&self, now: Instant, out: &mut Vec<(Instant, Straggler)>) {
+    pub(crate) fn snapshot_into(
+        &self,
+        now: Instant,
+        latch: &str,
+        out: &mut Vec<(Instant, Straggler)>,
+    ) {
         out.extend(self.entries.values().map(|e| {
             (
                 e.since,
                 Straggler {
                     name: e.name.to_string(),
+                    latch: latch.to_owned(),
                     site: e.site,
                     held: now.saturating_duration_since(e.since),
                 },
@@ -274,6 +288,7 @@ mod tests {
     fn straggler(name: &str, secs: f64, site: &'static Location<'static>) -> Straggler {
         Straggler {
             name: name.into(),
+            latch: String::new(),
             site,
             held: Duration::from_secs_f64(secs),
         }

@@ -46,6 +46,11 @@ pub(crate) struct Latch {
     /// without a lock or a clock read.
     drained: OnceCell<Report>,
     registry: Mutex<Registry>,
+    /// Given by [`Shutdown::child_named`]; shown in the latch path.
+    name: Option<Cow<'static, str>>,
+    /// Set by the first straggler warning, so a bounded drain polled in a
+    /// loop warns once and then only at debug level.
+    warned: OnceCell<()>,
 }
 
 impl Node for Latch {
@@ -59,10 +64,12 @@ impl Node for Latch {
 }
 
 impl Latch {
-    fn new(parent: Option<Arc<Latch>>) -> Self {
+    fn new(parent: Option<Arc<Latch>>, name: Option<Cow<'static, str>>) -> Self {
         Self {
             core: Core::new(),
             parent,
+            name,
+            warned: OnceCell::new(),
             meta: Mutex::new(Meta::default()),
             drained: OnceCell::new(),
             registry: Mutex::new(Registry::default()),
@@ -101,6 +108,21 @@ impl Latch {
         self.core.snapshot().is_closed()
     }
 
+    /// The names of the named latches from the root down to this one, joined
+    /// by `/` (unnamed latches are left out; empty if none is named).
+    fn path(&self) -> String {
+        let mut names = Vec::new();
+        let mut level = Some(self);
+        while let Some(latch) = level {
+            if let Some(name) = &latch.name {
+                names.push(&**name);
+            }
+            level = latch.parent.as_deref();
+        }
+        names.reverse();
+        names.join("/")
+    }
+
     fn reason(&self) -> Option<Cow<'static, str>> {
         self.meta.lock().reason.clone()
     }
@@ -123,7 +145,7 @@ impl Latch {
             reason: self.reason(),
         };
         if self.drained.set(report.clone()) {
-            trace_drained(&report);
+            trace_drained(self, &report);
             report
         } else {
             // Another drainer got there first: everyone returns its report.
@@ -143,25 +165,26 @@ struct Tree {
 }
 
 impl Tree {
-    fn new(parent: Option<Arc<Latch>>) -> Self {
+    fn new(parent: Option<Arc<Latch>>, name: Option<Cow<'static, str>>) -> Self {
         Self {
-            latch: Anchor::new(Latch::new(parent)),
+            latch: Anchor::new(Latch::new(parent, name)),
             children: Mutex::new(Vec::new()),
         }
     }
 
     /// Triggers this latch and, whoever won, cascades to every descendant, so
     /// that once any `trigger` call returns the whole subtree is closed.
-    fn trigger(&self, reason: Option<Cow<'static, str>>) -> bool {
+    fn trigger(&self, reason: Option<Cow<'static, str>>, cascaded: bool) -> bool {
         let first = Latch::close(&self.latch, reason);
-        if first {
+        if first && !cascaded {
+            // Once per trigger of a tree, not once per latch it reaches.
             trace_trigger(&self.latch);
         }
         let children = self.live_children();
         if !children.is_empty() {
             let reason = self.latch.reason();
             for child in children {
-                child.trigger(reason.clone());
+                child.trigger(reason.clone(), true);
             }
         }
         first
@@ -202,21 +225,24 @@ impl Tree {
         let core = &this.latch.core;
         let trees = Tree::subtree(this);
         let mut named = Vec::new();
+        // Paths first: they read only the latches' immutable names.
+        let paths: Vec<_> = trees.iter().map(|tree| tree.latch.path()).collect();
         let count = if mutant::is("names-first") || mutant::is("names-unlocked") {
             // Each registry locked on its own, names before the count (a guard
             // dropped between the reads is listed, not counted) or after it
             // (a named clone made between the reads is listed, not counted).
             let first = mutant::is("names-first");
+            let names = |named: &mut Vec<_>| {
+                for (tree, path) in trees.iter().zip(&paths) {
+                    tree.latch.registry.lock().snapshot_into(now, path, named);
+                }
+            };
             if first {
-                trees
-                    .iter()
-                    .for_each(|t| t.latch.registry.lock().snapshot_into(now, &mut named));
+                names(&mut named);
             }
             let count = core.snapshot().count();
             if !first {
-                trees
-                    .iter()
-                    .for_each(|t| t.latch.registry.lock().snapshot_into(now, &mut named));
+                names(&mut named);
             }
             count
         } else {
@@ -225,8 +251,8 @@ impl Tree {
                 .map(|tree| tree.latch.registry.lock())
                 .collect();
             let count = core.snapshot().count();
-            for registry in &locked {
-                registry.snapshot_into(now, &mut named);
+            for (registry, path) in locked.iter().zip(&paths) {
+                registry.snapshot_into(now, path, &mut named);
             }
             count
         };
@@ -258,7 +284,9 @@ impl Tree {
             elapsed: latch.since_trigger(now),
             held: holders.named,
         };
-        trace_stragglers(&stragglers);
+        // Warn once per latch: a bounded drain polled in a loop would
+        // otherwise log a warning on every attempt.
+        trace_stragglers(&latch.path(), &stragglers, latch.warned.set(()));
         Err(stragglers)
     }
 }
@@ -343,7 +371,7 @@ impl Shutdown {
     /// Creates an untriggered latch with no guards.
     pub fn new() -> Self {
         Self {
-            tree: Arc::new(Tree::new(None)),
+            tree: Arc::new(Tree::new(None, None)),
         }
     }
 
@@ -414,6 +442,35 @@ impl Shutdown {
     ///
     /// [`ShutdownStarted`] once this latch has been triggered.
     pub fn child(&self) -> Result<Shutdown, ShutdownStarted> {
+        self.make_child(None)
+    }
+
+    /// Like [`child`](Self::child), with a name: stragglers of this latch
+    /// (and of its descendants) are shown with the latch path, the names of
+    /// the named latches from the root down, e.g. `server/readers`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let server = quiescent::Shutdown::new();
+    /// let readers = server.child_named("readers").unwrap();
+    /// let _stuck = readers.guard_named("reader-3").unwrap();
+    /// let stragglers = server.shutdown_timeout(Duration::ZERO).unwrap_err();
+    /// assert_eq!(stragglers.held[0].latch, "readers");
+    /// assert!(stragglers.to_string().contains(": readers: \"reader-3\" ("));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ShutdownStarted`] once this latch has been triggered.
+    pub fn child_named(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+    ) -> Result<Shutdown, ShutdownStarted> {
+        self.make_child(Some(name.into()))
+    }
+
+    fn make_child(&self, name: Option<Cow<'static, str>>) -> Result<Shutdown, ShutdownStarted> {
         if mutant::is("unlocked-child") && self.tree.latch.is_triggered() {
             return Err(ShutdownStarted);
         }
@@ -428,7 +485,7 @@ impl Shutdown {
             // Amortized: prune only when the list would grow.
             prune(&mut children);
         }
-        let tree = Arc::new(Tree::new(Some(self.tree.latch.arc().clone())));
+        let tree = Arc::new(Tree::new(Some(self.tree.latch.arc().clone()), name));
         children.push(tree.clone());
         Ok(Shutdown { tree })
     }
@@ -443,7 +500,7 @@ impl Shutdown {
     /// assert!(!shutdown.trigger());
     /// ```
     pub fn trigger(&self) -> bool {
-        self.tree.trigger(None)
+        self.tree.trigger(None, false)
     }
 
     /// Like [`trigger`](Self::trigger), recording why; the reason is kept only
@@ -457,7 +514,7 @@ impl Shutdown {
     /// assert_eq!(shutdown.reason().as_deref(), Some("SIGTERM"));
     /// ```
     pub fn trigger_with_reason(&self, reason: impl Into<Cow<'static, str>>) -> bool {
-        self.tree.trigger(Some(reason.into()))
+        self.tree.trigger(Some(reason.into()), false)
     }
 
     /// The reason given when this latch was triggered, if any.
@@ -1171,6 +1228,7 @@ impl<D> fmt::Debug for DrainedUntil<D> {
 fn trace_trigger(latch: &Latch) {
     let reason = latch.reason();
     tracing::info!(
+        latch = latch.path(),
         reason = reason.as_deref().unwrap_or(""),
         guards = latch.core.snapshot().count(),
         "shutdown triggered"
@@ -1178,8 +1236,9 @@ fn trace_trigger(latch: &Latch) {
 }
 
 #[cfg(feature = "tracing")]
-fn trace_drained(report: &Report) {
+fn trace_drained(latch: &Latch, report: &Report) {
     tracing::info!(
+        latch = latch.path(),
         elapsed = ?report.elapsed,
         panicked = report.panicked,
         "shutdown drained"
@@ -1187,20 +1246,30 @@ fn trace_drained(report: &Report) {
 }
 
 #[cfg(feature = "tracing")]
-fn trace_stragglers(stragglers: &Stragglers) {
-    tracing::warn!(
-        remaining = stragglers.remaining,
-        names = ?stragglers.names,
-        "{stragglers}"
-    );
+fn trace_stragglers(latch: &str, stragglers: &Stragglers, first: bool) {
+    if first {
+        tracing::warn!(
+            latch,
+            remaining = stragglers.remaining,
+            names = ?stragglers.names,
+            "{stragglers}"
+        );
+    } else {
+        tracing::debug!(
+            latch,
+            remaining = stragglers.remaining,
+            names = ?stragglers.names,
+            "{stragglers}"
+        );
+    }
 }
 
 #[cfg(not(feature = "tracing"))]
 fn trace_trigger(_: &Latch) {}
 #[cfg(not(feature = "tracing"))]
-fn trace_drained(_: &Report) {}
+fn trace_drained(_: &Latch, _: &Report) {}
 #[cfg(not(feature = "tracing"))]
-fn trace_stragglers(_: &Stragglers) {}
+fn trace_stragglers(_: &str, _: &Stragglers, _: bool) {}
 
 #[cfg(all(test, not(loom)))]
 mod tests {

@@ -253,3 +253,38 @@ fn futures_are_send_and_static() {
     // The future outlives every handle, and still reports the state.
     assert!(format!("{until:?}").contains("DrainedUntil"));
 }
+
+#[test]
+fn stragglers_and_holders_show_the_latch_path() {
+    let server = Shutdown::new();
+    let conns = server.child_named("conns").unwrap();
+    let unnamed = conns.child().unwrap();
+    let readers = unnamed.child_named("readers").unwrap();
+    let _r = readers.guard_named("reader-3").unwrap();
+    let _c = conns.guard_named("acceptor").unwrap();
+    let _s = server.guard_named("main").unwrap();
+    let holders = server.holders();
+    let paths: Vec<_> = holders
+        .named
+        .iter()
+        .map(|s| (s.latch.as_str(), s.name.as_str()))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            ("conns/readers", "reader-3"),
+            ("conns", "acceptor"),
+            ("", "main")
+        ]
+    );
+    let text = server
+        .shutdown_timeout(Duration::ZERO)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.starts_with("3 guards still held 0.0s after shutdown: conns/readers: \"reader-3\" ("),
+        "{text}"
+    );
+    assert!(text.contains(", conns: \"acceptor\" ("), "{text}");
+    assert!(text.contains(", \"main\" ("), "{text}");
+}

@@ -70,3 +70,32 @@ fn trigger_stragglers_and_drain_are_traced() {
         "{lines:#?}"
     );
 }
+
+#[test]
+fn a_tree_logs_its_trigger_once_and_a_polled_drain_warns_once() {
+    let capture = Capture::default();
+    tracing::subscriber::with_default(capture.clone(), || {
+        let server = Shutdown::new();
+        let readers = server.child_named("readers").unwrap();
+        let _writers = server.child_named("writers").unwrap();
+        let stuck = readers.guard_named("reader-3").unwrap();
+        server.trigger_with_reason("deploy");
+        for _ in 0..5 {
+            assert!(server.wait_drained_timeout(Duration::ZERO).is_err());
+        }
+        drop(stuck);
+        server.wait_drained_timeout(Duration::from_secs(5)).unwrap();
+    });
+    let lines = capture.0.lock().unwrap().clone();
+    let count = |level: &str, text: &str| {
+        lines
+            .iter()
+            .filter(|l| l.starts_with(level) && l.contains(text))
+            .count()
+    };
+    assert_eq!(count("INFO", "shutdown triggered"), 1, "{lines:#?}");
+    assert_eq!(count("WARN", "still held"), 1, "{lines:#?}");
+    assert_eq!(count("DEBUG", "still held"), 4, "{lines:#?}");
+    let warn = lines.iter().find(|l| l.starts_with("WARN")).unwrap();
+    assert!(warn.contains("readers: \"reader-3\""), "{warn}");
+}
