@@ -1,8 +1,10 @@
 //! The async twin of `hub.rs`, on tokio: the same loopback hub, one reader
 //! task and one writer task per connection (the writer owns the write half
 //! and is fed by a channel), a hub task that broadcasts, in-process clients,
-//! and an ordered shutdown through `wait_triggered_async` and
-//! `wait_drained_async` / `shutdown_async`.
+//! and an ordered shutdown: tasks run under `track_named` guards, the
+//! acceptor under `run_until_triggered`, the writers watch a hoisted
+//! `wait_triggered_async`, and the drain is bounded with
+//! `shutdown_async().until(sleep(grace))`.
 //!
 //! ```sh
 //! cargo run --release --example hub_async -- --clients 16 --seconds 2
@@ -110,42 +112,33 @@ pub async fn run(
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (hub_tx, hub_rx) = mpsc::unbounded_channel();
-    tokio::spawn(run_hub(
-        hub.guard_named("hub").expect("fresh"),
-        hub_rx,
-        counts.clone(),
-    ));
+    tokio::spawn(
+        hub.track_named("hub", run_hub(hub_rx, counts.clone()))
+            .expect("fresh"),
+    );
     {
         let guard = acceptor.guard_named("acceptor").expect("fresh");
         let (readers, writers, counts) = (readers.clone(), writers.clone(), counts.clone());
         tokio::spawn(async move {
             let mut id = 0;
-            loop {
-                let (stream, peer) = tokio::select! {
-                    _ = guard.wait_triggered_async() => break,
-                    accepted = listener.accept() => match accepted {
-                        Ok(conn) => conn,
-                        Err(_) => break,
-                    },
-                };
+            // Accept until the trigger; the pending accept is dropped then.
+            while let Some(Ok((stream, peer))) = guard.run_until_triggered(listener.accept()).await
+            {
+                let (read_half, write_half) = stream.into_split();
+                let (tx, rx) = mpsc::unbounded_channel();
+                let read = read_loop(read_half, id, hub_tx.clone(), counts.clone());
+                // Admitted together or not at all (a refused tracked future
+                // is dropped with the other one's guard).
                 let (Ok(reader), Ok(writer)) = (
-                    readers.guard_named(format!("reader-{peer}")),
+                    readers.track_named(format!("reader-{peer}"), read),
                     writers.guard_named(format!("writer-{peer}")),
                 ) else {
                     break;
                 };
                 counts.connections.fetch_add(1, Ordering::Relaxed);
-                let (read_half, write_half) = stream.into_split();
-                let (tx, rx) = mpsc::unbounded_channel();
                 let _ = hub_tx.send(Event::Join(id, tx));
                 tokio::spawn(write_loop(writer, write_half, rx));
-                tokio::spawn(read_loop(
-                    reader,
-                    read_half,
-                    id,
-                    hub_tx.clone(),
-                    counts.clone(),
-                ));
+                tokio::spawn(reader);
                 id += 1;
             }
             drop(guard);
@@ -173,7 +166,6 @@ pub async fn run(
 }
 
 async fn read_loop(
-    guard: Guard,
     read: tokio::net::tcp::OwnedReadHalf,
     id: u64,
     hub: mpsc::UnboundedSender<Event>,
@@ -186,7 +178,6 @@ async fn read_loop(
             break;
         }
     }
-    drop(guard);
 }
 
 async fn write_loop(
@@ -195,9 +186,13 @@ async fn write_loop(
     mut rx: mpsc::UnboundedReceiver<String>,
 ) {
     let mut told = false;
+    // Created once, not per message: each new trigger future that finds the
+    // latch untriggered registers (and allocates) a listener.
+    let stop = guard.wait_triggered_async();
+    tokio::pin!(stop);
     loop {
         tokio::select! {
-            _ = guard.wait_triggered_async(), if !told => {
+            _ = &mut stop, if !told => {
                 told = true;
                 if write.write_all(b"draining\n").await.is_err() { return; }
             }
@@ -217,7 +212,7 @@ async fn write_loop(
     drop(guard);
 }
 
-async fn run_hub(guard: Guard, mut rx: mpsc::UnboundedReceiver<Event>, counts: Arc<Counts>) {
+async fn run_hub(mut rx: mpsc::UnboundedReceiver<Event>, counts: Arc<Counts>) {
     let mut writers = HashMap::new();
     while let Some(event) = rx.recv().await {
         match event {
@@ -234,7 +229,6 @@ async fn run_hub(guard: Guard, mut rx: mpsc::UnboundedReceiver<Event>, counts: A
         }
     }
     drop(writers);
-    drop(guard);
 }
 
 async fn client(i: usize, addr: std::net::SocketAddr, counts: Arc<Counts>) {

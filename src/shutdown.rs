@@ -558,6 +558,46 @@ impl Shutdown {
 
     /// Waits asynchronously until the latch is triggered. The future owns a
     /// reference to the latch (`'static`) and outlives every handle.
+    ///
+    /// ```
+    /// # futures_executor::block_on(async {
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let stop = shutdown.wait_triggered_async();
+    /// shutdown.trigger();
+    /// stop.await;
+    /// # });
+    /// ```
+    ///
+    /// # In a `select!` loop
+    ///
+    /// The first poll that finds the latch untriggered registers a listener,
+    /// which allocates once. Recreating the future on every iteration of a
+    /// loop therefore allocates on every iteration; create it once, before
+    /// the loop, and poll it by reference:
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let (tx, mut rx) = tokio::sync::mpsc::channel::<u32>(8);
+    /// let guard = shutdown.guard().unwrap();
+    /// let consumer = tokio::spawn(async move {
+    ///     let stop = guard.wait_triggered_async(); // once, not per message
+    ///     tokio::pin!(stop);
+    ///     let mut sum = 0;
+    ///     loop {
+    ///         tokio::select! {
+    ///             _ = &mut stop => break sum,
+    ///             Some(n) = rx.recv() => sum += n,
+    ///         }
+    ///     }
+    /// });
+    /// for n in 1..=3 {
+    ///     tx.send(n).await.unwrap();
+    /// }
+    /// shutdown.trigger();
+    /// assert!(consumer.await.unwrap() <= 6); // whatever it read before the trigger
+    /// # });
+    /// ```
     pub fn wait_triggered_async(&self) -> Triggered {
         Triggered::new(self.tree.latch.arc().clone())
     }
@@ -687,6 +727,20 @@ impl Shutdown {
     }
 
     /// Triggers, then returns a future of the drain.
+    ///
+    /// The trigger happens here, when `shutdown_async` is called, not when
+    /// the future is first polled: a future created and never awaited has
+    /// still started the shutdown. Bound it with [`Drained::until`]:
+    ///
+    /// ```
+    /// # futures_executor::block_on(async {
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let drain = shutdown.shutdown_async();
+    /// assert!(shutdown.is_triggered()); // before any poll
+    /// let report = drain.until(std::future::pending::<()>()).await.unwrap();
+    /// assert_eq!(report.panicked, 0);
+    /// # });
+    /// ```
     pub fn shutdown_async(&self) -> Drained {
         self.trigger();
         self.wait_drained_async()
@@ -914,7 +968,9 @@ impl Guard {
     }
 
     /// Waits asynchronously until the latch is triggered. The future is
-    /// `'static`; it does not hold the guard.
+    /// `'static`; it does not hold the guard. In a `select!` loop, create it
+    /// once before the loop (see [`Shutdown::wait_triggered_async`]), or use
+    /// [`run_until_triggered`](Self::run_until_triggered).
     ///
     /// ```
     /// # futures_executor::block_on(async {
