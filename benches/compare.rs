@@ -656,6 +656,51 @@ fn async_shutdown(c: &mut Criterion) {
     g.finish();
 }
 
+/// A consumer's `select!` loop per message: the trigger future recreated on
+/// every iteration (polled once, pending, dropped: one listener allocation
+/// each time) against the same future created once before the loop.
+fn select_loop(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("tokio runtime");
+    let mut g = c.benchmark_group("select_loop");
+    for hoisted in [false, true] {
+        let name = if hoisted { "hoisted" } else { "recreated" };
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let shutdown = quiescent::Shutdown::new();
+                    let guard = shutdown.guard().unwrap();
+                    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                    for i in 0..iters {
+                        tx.send(i).unwrap();
+                    }
+                    let stop = guard.wait_triggered_async();
+                    tokio::pin!(stop);
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        if hoisted {
+                            tokio::select! {
+                                biased;
+                                _ = &mut stop => unreachable!(),
+                                Some(v) = rx.recv() => { black_box(v); }
+                            }
+                        } else {
+                            tokio::select! {
+                                biased;
+                                _ = guard.wait_triggered_async() => unreachable!(),
+                                Some(v) = rx.recv() => { black_box(v); }
+                            }
+                        }
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
     clone_drop,
@@ -663,6 +708,7 @@ criterion_group!(
     go_shapes,
     wakeup,
     fan_in,
-    async_shutdown
+    async_shutdown,
+    select_loop
 );
 criterion_main!(benches);

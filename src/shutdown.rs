@@ -573,7 +573,9 @@ impl Shutdown {
     /// The first poll that finds the latch untriggered registers a listener,
     /// which allocates once. Recreating the future on every iteration of a
     /// loop therefore allocates on every iteration; create it once, before
-    /// the loop, and poll it by reference:
+    /// the loop, and poll it by reference. (`select_loop` in
+    /// `benches/compare.rs`: 57 ns per message recreated, 33 ns hoisted, on
+    /// a 2-core machine in one run.)
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {

@@ -288,3 +288,33 @@ fn stragglers_and_holders_show_the_latch_path() {
     assert!(text.contains(", conns: \"acceptor\" ("), "{text}");
     assert!(text.contains(", \"main\" ("), "{text}");
 }
+
+/// A second runtime's own timer as the deadline: async-io's `Timer` under
+/// futures-executor, firing before and after the drain.
+#[test]
+fn until_with_async_io_timers() {
+    bounded(30, || {
+        let shutdown = Shutdown::new();
+        let stuck = shutdown.guard_named("stuck").unwrap();
+        let start = Instant::now();
+        let s = futures_executor::block_on(
+            shutdown
+                .shutdown_async()
+                .until(async_io::Timer::after(Duration::from_millis(20))),
+        )
+        .unwrap_err();
+        assert!(start.elapsed() >= Duration::from_millis(20));
+        assert_eq!(s.names, ["stuck"]);
+        let t = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(10));
+            drop(stuck);
+        });
+        let report = futures_executor::block_on(
+            shutdown
+                .wait_drained_async()
+                .until(async_io::Timer::after(Duration::from_secs(20))),
+        );
+        assert!(report.is_ok());
+        t.join().unwrap();
+    });
+}
