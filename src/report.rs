@@ -28,10 +28,17 @@ pub struct Report {
     pub elapsed: Duration,
     /// The reason given to [`trigger_with_reason`](crate::Shutdown::trigger_with_reason).
     pub reason: Option<Cow<'static, str>>,
+    /// The drained latch's path: the names of the named latches from the
+    /// root down ([`child_named`](crate::Shutdown::child_named)); empty when
+    /// none is named.
+    pub latch: String,
 }
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.latch.is_empty() {
+            write!(f, "{}: ", self.latch)?;
+        }
         write!(f, "drained {:.1?} after shutdown", self.elapsed)?;
         if let Some(reason) = &self.reason {
             write!(f, " ({reason})")?;

@@ -143,6 +143,7 @@ impl Latch {
             panicked: self.core.panicked(),
             elapsed: self.since_trigger(Instant::now()),
             reason: self.reason(),
+            latch: self.path(),
         };
         if self.drained.set(report.clone()) {
             trace_drained(self, &report);

@@ -318,3 +318,14 @@ fn until_with_async_io_timers() {
         t.join().unwrap();
     });
 }
+
+#[test]
+fn a_named_latchs_report_says_which_latch_drained() {
+    let server = Shutdown::new();
+    let readers = server.child_named("readers").unwrap();
+    server.trigger();
+    let report = readers.wait_drained();
+    assert_eq!(report.latch, "readers");
+    assert!(report.to_string().starts_with("readers: drained "), "{report}");
+    assert_eq!(server.wait_drained().latch, "");
+}
