@@ -13,6 +13,14 @@ mod hub;
 #[allow(dead_code, unreachable_pub)]
 mod hub_async;
 
+#[path = "../examples/server.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod server;
+
+#[path = "../examples/server_tokio_util.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod server_tokio_util;
+
 #[path = "../examples/bug_b1_negative_counter.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod b1;
@@ -187,5 +195,54 @@ fn gallery_b1_to_b6() {
         let (admitted, refused) = b6::run(200);
         assert_eq!(refused, 200);
         assert!(admitted <= 200 * 100);
+    });
+}
+
+/// The tokio server: a client that stays connected past the grace period is
+/// named with its latch and the site in the example; one that leaves in time
+/// lets the drain complete.
+#[test]
+fn server_names_the_connection_that_outlives_the_grace_period() {
+    bounded(60, || {
+        let rt = common::multi_thread_runtime();
+        rt.block_on(async {
+            let ms = std::time::Duration::from_millis;
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let serving = tokio::spawn(server::serve(listener, ms(200), ms(100)));
+            let stuck = server::client(addr).await.unwrap();
+            let leaves = server::client(addr).await.unwrap();
+            drop(leaves);
+            let stragglers = serving.await.unwrap().unwrap_err();
+            assert_eq!(stragglers.remaining, 1, "{stragglers}");
+            let peer = stuck.local_addr().unwrap();
+            assert_eq!(stragglers.names, [format!("conn {peer}")]);
+            assert_eq!(stragglers.held[0].latch, "conns");
+            assert!(stragglers.held[0].site.file().ends_with("server.rs"));
+
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let report = server::serve(listener, ms(10), ms(1000)).await.unwrap();
+            assert_eq!(report.panicked, 0);
+            drop(stuck);
+        });
+    });
+}
+
+/// Its tokio-util twin reports the same straggler (by hand).
+#[test]
+fn server_tokio_util_names_the_same_straggler() {
+    bounded(60, || {
+        let rt = common::multi_thread_runtime();
+        rt.block_on(async {
+            let ms = std::time::Duration::from_millis;
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let serving = tokio::spawn(server_tokio_util::serve(listener, ms(200), ms(100)));
+            let stuck = server_tokio_util::client(addr).await.unwrap();
+            let text = serving.await.unwrap().unwrap_err();
+            let peer = stuck.local_addr().unwrap();
+            assert!(text.starts_with("1 task(s) still running"), "{text}");
+            assert!(text.contains(&format!("\"conn {peer}\"")), "{text}");
+        });
     });
 }

@@ -326,6 +326,9 @@ fn a_named_latchs_report_says_which_latch_drained() {
     server.trigger();
     let report = readers.wait_drained();
     assert_eq!(report.latch, "readers");
-    assert!(report.to_string().starts_with("readers: drained "), "{report}");
+    assert!(
+        report.to_string().starts_with("readers: drained "),
+        "{report}"
+    );
     assert_eq!(server.wait_drained().latch, "");
 }
