@@ -52,7 +52,7 @@
 //!
 //! [loom]: https://docs.rs/loom
 #![warn(missing_docs)]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod hold;
 mod mutant;
