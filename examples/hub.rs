@@ -23,8 +23,9 @@
 //! cargo run --release --example hub -- --panic    # a handler that panics
 //! ```
 //!
-//! Exit status: 0 when drained with nothing lost, 1 when stragglers remain
-//! or messages were lost, 2 on bad flags.
+//! Exit status: 0 when drained with nothing lost and no panic; 1 when
+//! stragglers remain, a handler panicked, or messages were lost (the last line
+//! says which); 2 on bad flags.
 #![allow(clippy::disallowed_types)] // an application: std types directly
 
 use std::collections::HashMap;
@@ -130,6 +131,12 @@ pub struct Outcome {
     pub stages: Vec<(&'static str, Option<Duration>)>,
     /// The root's bounded drain.
     pub result: Result<quiescent::Report, Stragglers>,
+    /// How long the hub served before the trigger (less than asked for when
+    /// a signal came first).
+    pub served: Duration,
+    /// Every client finished and reported its counts; otherwise the message
+    /// counts are incomplete and say nothing about loss.
+    pub clients_done: bool,
 }
 
 impl Outcome {
@@ -138,13 +145,32 @@ impl Outcome {
         self.sent == self.read && self.routed == self.delivered
     }
 
-    /// 0 when drained with nothing lost, 1 otherwise.
-    pub fn exit_code(&self) -> i32 {
-        if self.result.is_ok() && self.nothing_lost() {
-            0
-        } else {
-            1
+    /// Guards dropped by a panicking thread, whether or not the drain
+    /// completed.
+    pub fn panicked(&self) -> usize {
+        match &self.result {
+            Ok(report) => report.panicked,
+            Err(stragglers) => stragglers.panicked,
         }
+    }
+
+    /// Why the run failed, if it did: stragglers, a panic, lost messages.
+    pub fn failure(&self) -> Option<String> {
+        if let Err(stragglers) = &self.result {
+            return Some(format!("{} guard(s) still held", stragglers.remaining));
+        }
+        if self.panicked() > 0 {
+            return Some(format!("{} handler(s) panicked", self.panicked()));
+        }
+        if self.clients_done && !self.nothing_lost() {
+            return Some("messages were lost".into());
+        }
+        None
+    }
+
+    /// 0 when drained with nothing lost and no panic, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        i32::from(self.failure().is_some())
     }
 }
 
@@ -241,11 +267,13 @@ pub fn run(config: &Config, root: Shutdown) -> std::io::Result<Outcome> {
         .collect();
 
     // Run for the given time, or until a signal triggers the root earlier.
+    let start = Instant::now();
     latches
         .root
         .wait_triggered_timeout(Duration::from_secs_f64(config.seconds));
     latches.root.trigger_with_reason("run time over");
     let triggered = Instant::now();
+    let served = triggered - start;
     let grace = Duration::from_secs_f64(config.grace);
     let mut stages = Vec::new();
     for (name, latch) in [
@@ -261,10 +289,17 @@ pub fn run(config: &Config, root: Shutdown) -> std::io::Result<Outcome> {
     let result = latches
         .root
         .wait_drained_timeout(grace.saturating_sub(triggered.elapsed()));
-    if result.is_ok() {
-        for c in clients {
+    // The clients count what they sent and received when they finish; the
+    // server keeps draining past a grace that ran out, so give them a moment
+    // either way, and say so if they still are not done.
+    load.trigger();
+    let clients_done = load.wait_drained_timeout(Duration::from_secs(5)).is_ok();
+    for c in clients {
+        if clients_done {
             let _ = c.join();
         }
+    }
+    if result.is_ok() {
         let _ = acceptor.join();
         let _ = hub.join();
     }
@@ -277,6 +312,8 @@ pub fn run(config: &Config, root: Shutdown) -> std::io::Result<Outcome> {
         goodbyes: counters.goodbyes.load(Ordering::Relaxed),
         stages,
         result,
+        served,
+        clients_done,
     })
 }
 
@@ -449,7 +486,9 @@ fn client(i: usize, addr: std::net::SocketAddr, counters: &Counters) {
 pub fn print(config: &Config, outcome: &Outcome) {
     println!(
         "hub: {} clients for {:.1}s, grace {:.1}s",
-        config.clients, config.seconds, config.grace
+        config.clients,
+        outcome.served.as_secs_f64(),
+        config.grace
     );
     println!("  connections  {}", outcome.connections);
     println!(
@@ -458,10 +497,10 @@ pub fn print(config: &Config, outcome: &Outcome) {
         outcome.read,
         outcome.routed,
         outcome.delivered,
-        if outcome.nothing_lost() {
-            " (nothing lost)"
-        } else {
-            " (LOST MESSAGES)"
+        match (outcome.clients_done, outcome.nothing_lost()) {
+            (false, _) => " (clients still running: counts incomplete)",
+            (true, true) => " (nothing lost)",
+            (true, false) => " (LOST MESSAGES)",
         }
     );
     println!("  goodbyes     {}", outcome.goodbyes);
@@ -484,6 +523,9 @@ pub fn print(config: &Config, outcome: &Outcome) {
             println!("  panicked     {}", stragglers.panicked);
             println!("  stragglers   {stragglers}");
         }
+    }
+    if let Some(why) = outcome.failure() {
+        println!("  exit         1: {why}");
     }
 }
 

@@ -116,7 +116,9 @@ fn hub_panicking_handler_is_reported_and_still_drained() {
         let report = outcome.result.as_ref().expect("drained despite the panic");
         assert_eq!(report.panicked, 1);
         assert!(outcome.nothing_lost(), "{outcome:?}");
-        assert_eq!(outcome.exit_code(), 0);
+        // Drained, but a handler panicked: the run fails, and says why.
+        assert_eq!(outcome.exit_code(), 1);
+        assert_eq!(outcome.failure().as_deref(), Some("1 handler(s) panicked"));
     });
 }
 
@@ -245,4 +247,86 @@ fn server_tokio_util_names_the_same_straggler() {
             assert!(text.contains(&format!("\"conn {peer}\"")), "{text}");
         });
     });
+}
+
+/// `--grace 0`: the drain gives up at once, but the counts are taken once
+/// the clients are done, so the report tells the truth instead of "LOST
+/// MESSAGES".
+#[test]
+fn hub_with_no_grace_reports_truthfully() {
+    bounded(60, || {
+        let config = hub::Config {
+            grace: 0.0,
+            ..quick(3)
+        };
+        let outcome = hub::run(&config, quiescent::Shutdown::new()).unwrap();
+        assert!(outcome.clients_done, "{outcome:?}");
+        assert!(outcome.nothing_lost(), "{outcome:?}");
+        match &outcome.result {
+            Ok(_) => assert_eq!(outcome.exit_code(), 0),
+            Err(stragglers) => {
+                assert!(stragglers.remaining > 0);
+                assert_eq!(outcome.exit_code(), 1);
+                assert!(outcome.failure().unwrap().contains("still held"));
+            }
+        }
+    });
+}
+
+/// A signal (here: the root triggered from outside) ends the run early; the
+/// header reports the time actually served, not the time asked for.
+#[test]
+fn hub_reports_the_time_it_actually_served() {
+    bounded(60, || {
+        let config = hub::Config {
+            seconds: 60.0,
+            ..quick(2)
+        };
+        let root = quiescent::Shutdown::new();
+        let signal = root.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            signal.trigger_with_reason("SIGINT");
+        });
+        let outcome = hub::run(&config, root).unwrap();
+        t.join().unwrap();
+        assert!(
+            outcome.served < std::time::Duration::from_secs(30),
+            "{:?}",
+            outcome.served
+        );
+        assert!(outcome.served >= std::time::Duration::from_millis(300));
+        let report = outcome.result.as_ref().expect("drained");
+        assert_eq!(report.reason.as_deref(), Some("SIGINT"));
+    });
+}
+
+/// The README quotes the `--stuck` straggler line; its site must be the line
+/// that really makes the stuck guard.
+#[test]
+fn readme_quotes_the_stuck_workers_real_site() {
+    let readme = include_str!("../README.md");
+    let source = include_str!("../examples/hub.rs");
+    let quoted: u32 = readme
+        .split("\"stuck-worker\" (examples/hub.rs:")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|line| line.parse().ok())
+        .expect("README quotes the stuck worker's site");
+    // `guard_named` is #[track_caller]: the site is the line of the call,
+    // the one that names "stuck-worker".
+    let lines: Vec<&str> = source.lines().collect();
+    let named = lines
+        .iter()
+        .position(|l| l.contains("\"stuck-worker\""))
+        .expect("hub.rs names the stuck worker") as u32
+        + 1;
+    let call = (1..=named)
+        .rev()
+        .find(|&n| lines[n as usize - 1].contains(".guard_named("))
+        .expect("the guard_named call");
+    assert_eq!(
+        quoted, call,
+        "README.md quotes examples/hub.rs:{quoted}, the guard is made at line {call}"
+    );
 }
