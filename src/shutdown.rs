@@ -370,6 +370,11 @@ pub struct Shutdown {
 
 impl Shutdown {
     /// Creates an untriggered latch with no guards.
+    /// ```
+    /// let shutdown = quiescent::Shutdown::new();
+    /// assert!(!shutdown.is_triggered());
+    /// assert_eq!(shutdown.count(), 0);
+    /// ```
     pub fn new() -> Self {
         Self {
             tree: Arc::new(Tree::new(None, None)),
@@ -519,21 +524,54 @@ impl Shutdown {
     }
 
     /// The reason given when this latch was triggered, if any.
+    /// ```
+    /// let shutdown = quiescent::Shutdown::new();
+    /// assert_eq!(shutdown.reason(), None);
+    /// shutdown.trigger_with_reason("SIGTERM");
+    /// assert_eq!(shutdown.reason().as_deref(), Some("SIGTERM"));
+    /// ```
     pub fn reason(&self) -> Option<Cow<'static, str>> {
         self.tree.latch.reason()
     }
 
     /// Whether this latch has been triggered.
+    /// ```
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let child = shutdown.child().unwrap();
+    /// shutdown.trigger();
+    /// assert!(shutdown.is_triggered() && child.is_triggered());
+    /// ```
     pub fn is_triggered(&self) -> bool {
         self.tree.latch.is_triggered()
     }
 
     /// Live guards of this latch and of all its descendants (a snapshot).
+    /// ```
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let child = shutdown.child().unwrap();
+    /// let _a = shutdown.guard().unwrap();
+    /// let _b = child.guard().unwrap();
+    /// assert_eq!((shutdown.count(), child.count()), (2, 1));
+    /// ```
     pub fn count(&self) -> usize {
         self.tree.latch.core.snapshot().count()
     }
 
     /// Blocks until the latch is triggered.
+    /// ```
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let waiter = {
+    ///     let shutdown = shutdown.clone();
+    ///     std::thread::spawn(move || shutdown.wait_triggered())
+    /// };
+    /// shutdown.trigger();
+    /// waiter.join().unwrap();
+    /// ```
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the current thread; from async code use
+    /// [`wait_triggered_async`](Self::wait_triggered_async).
     pub fn wait_triggered(&self) {
         self.tree.latch.wait_triggered(None);
     }
@@ -551,6 +589,11 @@ impl Shutdown {
     /// shutdown.trigger();
     /// assert!(shutdown.wait_triggered_timeout(Duration::ZERO));
     /// ```
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the current thread for `timeout` at most; from async code use
+    /// [`wait_triggered_async`](Self::wait_triggered_async).
     pub fn wait_triggered_timeout(&self, timeout: Duration) -> bool {
         self.tree
             .latch
@@ -601,6 +644,11 @@ impl Shutdown {
     /// assert!(consumer.await.unwrap() <= 6); // whatever it read before the trigger
     /// # });
     /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future unregisters its listener and changes nothing else: the
+    /// latch, its guards and other waiters are untouched.
     pub fn wait_triggered_async(&self) -> Triggered {
         Triggered::new(self.tree.latch.arc().clone())
     }
@@ -619,6 +667,12 @@ impl Shutdown {
     /// shutdown.trigger();
     /// assert_eq!(drainer.join().unwrap().panicked, 0);
     /// ```
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the current thread; from async code use
+    /// [`wait_drained_async`](Self::wait_drained_async). Inside a current-thread
+    /// runtime a blocking drain also stops every task that could release a guard.
     pub fn wait_drained(&self) -> Report {
         self.tree.latch.core.wait(Until::Drained, None);
         self.tree.latch.report()
@@ -632,6 +686,24 @@ impl Shutdown {
     ///
     /// [`Stragglers`]: how many guards remain and which named ones, where
     /// they were made and for how long they have been held.
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let guard = shutdown.guard_named("ws-reader").unwrap();
+    /// shutdown.trigger();
+    /// let stragglers = shutdown.wait_drained_timeout(Duration::from_millis(10)).unwrap_err();
+    /// assert_eq!(stragglers.names, ["ws-reader"]);
+    /// drop(guard);
+    /// assert!(shutdown.wait_drained_timeout(Duration::ZERO).is_ok());
+    /// ```
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the current thread for `timeout` at most; from async code use
+    /// [`wait_drained_async`](Self::wait_drained_async) with
+    /// [`Drained::until`]. Called inside a current-thread runtime it would also
+    /// stop every task that could release a guard.
     pub fn wait_drained_timeout(&self, timeout: Duration) -> Result<Report, Stragglers> {
         self.drain_until(Instant::now().checked_add(timeout))
     }
@@ -657,6 +729,11 @@ impl Shutdown {
     /// [`Stragglers`], taken once the deadline has passed: how many guards
     /// remain and which named ones. If the last guard goes at that very
     /// moment, the drain is reported instead.
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the current thread until `deadline` at most; from async code use
+    /// [`Drained::until`].
     pub fn wait_drained_deadline(&self, deadline: Instant) -> Result<Report, Stragglers> {
         self.drain_until(Some(deadline))
     }
@@ -694,6 +771,16 @@ impl Shutdown {
     /// # Cancel safety
     ///
     /// Dropping the future unregisters it and changes nothing else.
+    /// ```
+    /// # futures_executor::block_on(async {
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let guard = shutdown.guard().unwrap();
+    /// let drained = shutdown.wait_drained_async();
+    /// shutdown.trigger();
+    /// drop(guard);
+    /// assert_eq!(drained.await.panicked, 0);
+    /// # });
+    /// ```
     pub fn wait_drained_async(&self) -> Drained {
         Drained {
             tree: self.tree.clone(),
@@ -714,6 +801,11 @@ impl Shutdown {
     /// assert_eq!(shutdown.count(), 0);
     /// # let _ = report;
     /// ```
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the current thread; from async code use
+    /// [`shutdown_async`](Self::shutdown_async).
     pub fn shutdown(&self) -> Report {
         self.trigger();
         self.wait_drained()
@@ -724,6 +816,20 @@ impl Shutdown {
     /// # Errors
     ///
     /// [`Stragglers`] naming who is still holding on.
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let worker = shutdown.spawn(|guard| guard.wait_triggered()).unwrap();
+    /// let report = shutdown.shutdown_timeout(Duration::from_secs(5)).unwrap();
+    /// assert_eq!(report.panicked, 0);
+    /// worker.join().unwrap();
+    /// ```
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the current thread for `timeout` at most; from async code use
+    /// `shutdown_async().until(deadline)` ([`Drained::until`]).
     pub fn shutdown_timeout(&self, timeout: Duration) -> Result<Report, Stragglers> {
         self.trigger();
         self.wait_drained_timeout(timeout)
@@ -744,6 +850,11 @@ impl Shutdown {
     /// assert_eq!(report.panicked, 0);
     /// # });
     /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// The trigger has happened by the time this returns; dropping the future only
+    /// unregisters the drain wait. The shutdown goes on.
     pub fn shutdown_async(&self) -> Drained {
         self.trigger();
         self.wait_drained_async()
@@ -760,6 +871,15 @@ impl Shutdown {
     /// # Panics
     ///
     /// Panics if the OS fails to create a thread, like `std::thread::spawn`.
+    /// ```
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let worker = shutdown.spawn(|guard| {
+    ///     guard.wait_triggered();
+    ///     "stopped"
+    /// }).unwrap();
+    /// shutdown.shutdown();
+    /// assert_eq!(worker.join().unwrap(), "stopped");
+    /// ```
     pub fn spawn<F, T>(&self, f: F) -> Result<JoinHandle<T>, ShutdownStarted>
     where
         F: FnOnce(Guard) -> T + Send + 'static,
@@ -825,6 +945,11 @@ impl Shutdown {
     /// # Errors
     ///
     /// [`ShutdownStarted`] once the latch has been triggered.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the returned future drops `fut` and releases the guard, as a
+    /// completed future does: the drain no longer waits for it.
     pub fn track<F: Future>(&self, fut: F) -> Result<Tracked<F>, ShutdownStarted> {
         Ok(self.guard()?.track(fut))
     }
@@ -847,6 +972,11 @@ impl Shutdown {
     /// # Errors
     ///
     /// [`ShutdownStarted`] once the latch has been triggered.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the returned future drops `fut` and releases the guard, as a
+    /// completed future does: the drain no longer waits for it.
     #[track_caller]
     pub fn track_named<F: Future>(
         &self,
@@ -869,6 +999,15 @@ impl Shutdown {
     /// `ErrorKind::AlreadyExists` if it was already called in this process;
     /// otherwise whatever registering the handlers or starting the thread
     /// returned.
+    /// ```no_run
+    /// # #[cfg(feature = "signal")] {
+    /// let shutdown = quiescent::Shutdown::new();
+    /// shutdown.trigger_on_signals()?;
+    /// // ... run; Ctrl-C triggers `shutdown` with the reason "SIGINT" ...
+    /// shutdown.wait_drained();
+    /// # }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[cfg(feature = "signal")]
     pub fn trigger_on_signals(&self) -> std::io::Result<()> {
         use signal_hook::consts::{SIGINT, SIGTERM};
@@ -953,11 +1092,30 @@ impl Guard {
     }
 
     /// Whether the latch has been triggered: time to wind down.
+    /// ```
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let guard = shutdown.guard().unwrap();
+    /// assert!(!guard.is_triggered());
+    /// shutdown.trigger();
+    /// assert!(guard.is_triggered());
+    /// ```
     pub fn is_triggered(&self) -> bool {
         self.latch().is_triggered()
     }
 
     /// Blocks until the latch is triggered.
+    /// ```
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let worker = shutdown.spawn(|guard| guard.wait_triggered()).unwrap();
+    /// shutdown.trigger();
+    /// worker.join().unwrap();
+    /// ```
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the current thread; from async code use
+    /// [`wait_triggered_async`](Self::wait_triggered_async) or
+    /// [`run_until_triggered`](Self::run_until_triggered).
     pub fn wait_triggered(&self) {
         self.latch().wait_triggered(None);
     }
@@ -965,6 +1123,19 @@ impl Guard {
     /// Blocks until the latch is triggered or `timeout` passes; true if
     /// triggered. Any duration is accepted, as in
     /// [`Shutdown::wait_drained_timeout`].
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let guard = shutdown.guard().unwrap();
+    /// assert!(!guard.wait_triggered_timeout(Duration::from_millis(1)));
+    /// shutdown.trigger();
+    /// assert!(guard.wait_triggered_timeout(Duration::ZERO));
+    /// ```
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the current thread for `timeout` at most.
     pub fn wait_triggered_timeout(&self, timeout: Duration) -> bool {
         self.latch()
             .wait_triggered(Instant::now().checked_add(timeout))
@@ -984,11 +1155,21 @@ impl Guard {
     /// stop.await;
     /// # });
     /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future unregisters its listener and changes nothing else: the
+    /// latch, its guards and other waiters are untouched.
     pub fn wait_triggered_async(&self) -> Triggered {
         Triggered::new(self.hold.to_arc())
     }
 
     /// The name given to [`Shutdown::guard_named`], if any.
+    /// ```
+    /// let shutdown = quiescent::Shutdown::new();
+    /// assert_eq!(shutdown.guard_named("uploader").unwrap().name(), Some("uploader"));
+    /// assert_eq!(shutdown.guard().unwrap().name(), None);
+    /// ```
     pub fn name(&self) -> Option<&str> {
         self.named.as_deref().map(|n| &*n.name)
     }
@@ -1006,6 +1187,11 @@ impl Guard {
     /// assert_eq!(shutdown.count(), 0);
     /// # });
     /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the returned future drops `fut` and releases the guard, as a
+    /// completed future does: the drain no longer waits for it.
     pub fn track<F: Future>(self, fut: F) -> Tracked<F> {
         Tracked {
             fut,

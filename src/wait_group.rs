@@ -105,6 +105,13 @@ impl WaitGroup {
     }
 
     /// The number of live tokens: a snapshot, stale as soon as it returns.
+    /// ```
+    /// let wg = quiescent::WaitGroup::new();
+    /// let token = wg.token();
+    /// assert_eq!(wg.count(), 1);
+    /// drop(token);
+    /// assert_eq!(wg.count(), 0);
+    /// ```
     pub fn count(&self) -> usize {
         self.group.core.snapshot().count()
     }
@@ -173,6 +180,11 @@ impl WaitGroup {
     /// # Errors
     ///
     /// [`Timeout`] with the number of tokens still alive when time ran out.
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the current thread for `timeout` at most; from async code, bound
+    /// [`wait_async`](Self::wait_async) with your runtime's timeout.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Result<(), Timeout> {
         self.wait_until(Instant::now().checked_add(timeout))
     }
@@ -183,6 +195,21 @@ impl WaitGroup {
     /// # Errors
     ///
     /// [`Timeout`] with the number of tokens still alive at the deadline.
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let mut wg = quiescent::WaitGroup::new();
+    /// let token = wg.token();
+    /// let deadline = Instant::now() + Duration::from_millis(10);
+    /// assert_eq!(wg.wait_deadline(deadline).unwrap_err().remaining, 1);
+    /// drop(token);
+    /// assert!(wg.wait_deadline(deadline).is_ok());
+    /// ```
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the current thread until the deadline at most; from async code,
+    /// bound [`wait_async`](Self::wait_async) with your runtime's timeout.
     pub fn wait_deadline(&mut self, deadline: Instant) -> Result<(), Timeout> {
         self.wait_until(Some(deadline))
     }
@@ -306,6 +333,14 @@ pub struct Token {
 
 impl Token {
     /// The number of live tokens of this token's group (this one included).
+    /// ```
+    /// let wg = quiescent::WaitGroup::new();
+    /// let token = wg.token();
+    /// let clone = token.clone();
+    /// assert_eq!(clone.count(), 2);
+    /// drop(token);
+    /// assert_eq!(clone.count(), 1);
+    /// ```
     pub fn count(&self) -> usize {
         self.hold.node().core.snapshot().count()
     }

@@ -1,0 +1,115 @@
+//! The documentation keeps its promises: every public function of the
+//! public types has a runnable example, every blocking one says so in a
+//! `# Blocking` section, and every one that returns a future has a
+//! `# Cancel safety` section. Read from the sources, so a new method without
+//! them fails here.
+
+/// `(file, source)` of the modules that define the public types.
+const SOURCES: [(&str, &str); 3] = [
+    ("src/wait_group.rs", include_str!("../src/wait_group.rs")),
+    ("src/shutdown.rs", include_str!("../src/shutdown.rs")),
+    ("src/report.rs", include_str!("../src/report.rs")),
+];
+
+/// Each `pub fn` with its doc comment (the `///` lines above it).
+fn public_fns() -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for (file, source) in SOURCES {
+        let lines: Vec<&str> = source.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let Some(rest) = line.trim_start().strip_prefix("pub fn ") else {
+                continue;
+            };
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            let mut doc = Vec::new();
+            for above in lines[..i].iter().rev() {
+                let above = above.trim_start();
+                if above.starts_with("///") {
+                    doc.push(above);
+                } else if !above.starts_with("#[") {
+                    break;
+                }
+            }
+            doc.reverse();
+            // The signature may span lines: up to the opening brace.
+            let signature: String = lines[i..]
+                .iter()
+                .take_while(|l| !l.trim_end().ends_with('{'))
+                .chain(lines[i..].iter().find(|l| l.trim_end().ends_with('{')))
+                .copied()
+                .collect();
+            out.push((
+                format!("{file}:{} {name}", i + 1),
+                doc.join("\n"),
+                signature,
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_public_fn_has_a_runnable_example() {
+    let missing: Vec<_> = public_fns()
+        .into_iter()
+        .filter(|(_, doc, _)| !doc.contains("```"))
+        .map(|(at, _, _)| at)
+        .collect();
+    assert!(missing.len() < public_fns().len(), "the scan found nothing");
+    assert!(missing.is_empty(), "no example: {missing:#?}");
+}
+
+#[test]
+fn every_blocking_fn_has_a_blocking_section() {
+    let blocking = |name: &str| {
+        (name.starts_with("wait") || name.starts_with("shutdown")) && !name.ends_with("_async")
+    };
+    let fns = public_fns();
+    let checked = fns
+        .iter()
+        .filter(|(at, _, _)| blocking(at.rsplit(' ').next().unwrap()));
+    assert!(checked.clone().count() >= 10, "the scan found too few");
+    let missing: Vec<_> = checked
+        .filter(|(_, doc, _)| !doc.contains("# Blocking"))
+        .map(|(at, _, _)| at.clone())
+        .collect();
+    assert!(missing.is_empty(), "no `# Blocking` section: {missing:#?}");
+}
+
+#[test]
+fn every_fn_returning_a_future_has_a_cancel_safety_section() {
+    let futures = [
+        "Wait<",
+        "Triggered",
+        "Drained",
+        "DrainedUntil<",
+        "Tracked<",
+        "UntilTriggered<",
+    ];
+    let fns = public_fns();
+    let returning: Vec<_> = fns
+        .iter()
+        .filter(|(_, _, sig)| {
+            sig.split("->")
+                .nth(1)
+                .is_some_and(|ret| futures.iter().any(|f| ret.contains(f)))
+        })
+        .collect();
+    assert!(
+        returning.len() >= 8,
+        "the scan found too few: {}",
+        returning.len()
+    );
+    let missing: Vec<_> = returning
+        .iter()
+        .filter(|(_, doc, _)| !doc.contains("# Cancel safety"))
+        .map(|(at, _, _)| at.clone())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "no `# Cancel safety` section: {missing:#?}"
+    );
+}
