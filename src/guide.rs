@@ -1,0 +1,179 @@
+//! A guide: which primitive to choose, a tokio server, the pitfalls, and
+//! model-checking your own code with loom. Every Rust block here is a
+//! doctest.
+//!
+//! # Choosing `WaitGroup` or `Shutdown`
+//!
+//! * [`WaitGroup`](crate::WaitGroup): "wait until these N things are done".
+//!   One owner waits (`wait` takes `&mut self`); workers hold
+//!   [`Token`](crate::Token)s. Nothing tells the workers to stop: they finish
+//!   their work and drop the token. Reusable: after a wait returns, mint new
+//!   tokens for the next round. Use it for fan-out/fan-in: a batch of jobs, a
+//!   parallel scan, "all threads have exited".
+//! * [`Shutdown`](crate::Shutdown): "stop admitting work, tell everyone, wait
+//!   until they are gone, and tell me who is stuck". One-shot. Any number of
+//!   handles and drainers; guards are refused after the trigger; child
+//!   latches order the drain; named guards make a timed-out drain name its
+//!   stragglers. Use it for the life cycle of a server or a service.
+//!
+//! ```
+//! use quiescent::{Shutdown, WaitGroup};
+//!
+//! // Fan-out, fan-in: the workers run to completion.
+//! let mut batch = WaitGroup::new();
+//! for job in 0..4 {
+//!     batch.spawn(move || job * 2);
+//! }
+//! batch.wait();
+//!
+//! // A service: the workers run until told to stop.
+//! let service = Shutdown::new();
+//! let worker = service.spawn_named("poller", |guard| guard.wait_triggered()).unwrap();
+//! let report = service.shutdown();
+//! assert_eq!(report.panicked, 0);
+//! worker.join().unwrap();
+//! ```
+//!
+//! # Graceful shutdown of a tokio server
+//!
+//! Stop accepting at the trigger, let in-flight connections finish under
+//! named guards, bound the drain with a grace period, and name whoever is
+//! still connected when it ends. `examples/server.rs` is the complete server;
+//! the shape:
+//!
+//! ```
+//! use std::time::Duration;
+//! use quiescent::Shutdown;
+//!
+//! #[tokio::main]
+//! async fn main() {
+//!     let shutdown = Shutdown::new();
+//!     let conns = shutdown.child_named("conns").unwrap();
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+//!     let acceptor = shutdown.guard_named("acceptor").unwrap();
+//!     tokio::spawn(async move {
+//!         while let Some(Ok((stream, peer))) = acceptor.run_until_triggered(listener.accept()).await {
+//!             let serve = async move { drop(stream) /* ... */ };
+//!             let Ok(conn) = conns.track_named(format!("conn {peer}"), serve) else { break };
+//!             tokio::spawn(conn);
+//!         }
+//!     });
+//!     // ... until a signal (`trigger_on_signals` with the `signal` feature) ...
+//!     let grace = tokio::time::sleep(Duration::from_secs(5));
+//!     match shutdown.shutdown_async().until(grace).await {
+//!         Ok(report) => println!("{report}"),
+//!         Err(stragglers) => eprintln!("{stragglers}"),
+//!     }
+//! }
+//! ```
+//!
+//! # Pitfalls
+//!
+//! **`let _ = shutdown.guard()` drops the guard at once.** `_` is not a
+//! binding: the guard is released on the same line and the drain does not
+//! wait for the work that follows. Bind it to a name (`let _guard = ...`) or
+//! move it into the task.
+//!
+//! ```
+//! let shutdown = quiescent::Shutdown::new();
+//! let _ = shutdown.guard().unwrap(); // released here
+//! assert_eq!(shutdown.count(), 0);
+//! let _guard = shutdown.guard().unwrap(); // held to the end of the scope
+//! assert_eq!(shutdown.count(), 1);
+//! ```
+//!
+//! **Blocking calls inside async code.** `wait_drained`, `shutdown_timeout`
+//! and the other blocking waits block the thread. On a current-thread
+//! runtime that also stops every task that could release a guard: the drain
+//! times out with false stragglers. In async code use the `_async` twins and
+//! [`Drained::until`](crate::futures::Drained::until).
+//!
+//! **Recreating the trigger future in a `select!` loop.** Each
+//! `wait_triggered_async()` that finds the latch untriggered registers a
+//! listener, which allocates. Create it once before the loop and poll it by
+//! reference (see [`Shutdown::wait_triggered_async`](crate::Shutdown::wait_triggered_async)),
+//! or wrap the loop's work in
+//! [`Guard::run_until_triggered`](crate::Guard::run_until_triggered).
+//!
+//! **Helpers that make named guards.** `guard_named`, `track_named` and
+//! `spawn_named` record their caller's line. A helper of yours that calls them
+//! records *its own* line for every guard, unless it is `#[track_caller]` too:
+//!
+//! ```
+//! use quiescent::{Guard, Shutdown};
+//!
+//! #[track_caller]
+//! fn reader_guard(latch: &Shutdown, id: u32) -> Guard {
+//!     latch.guard_named(format!("reader-{id}")).unwrap()
+//! }
+//!
+//! let latch = Shutdown::new();
+//! let guard = reader_guard(&latch, 3);
+//! assert_eq!(latch.holders().named[0].site.line(), line!() - 1);
+//! # drop(guard);
+//! ```
+//!
+//! **`shutdown_async()` triggers when called**, not when first polled.
+//!
+//! **Timed waits under loom.** loom's parker cannot time out, so under
+//! `--cfg loom` a wait with a non-zero timeout panics. `Duration::ZERO` only
+//! checks the state and never parks, so `wait_drained_timeout(Duration::ZERO)`
+//! works in a model; cover real timeouts with ordinary tests.
+//!
+//! # Model-checking your code with quiescent and loom
+//!
+//! Enable quiescent's `loom` feature for loom builds and build your tests with
+//! `--cfg loom`: every atomic, lock and wake-up inside quiescent then goes
+//! through loom, reference counts included, so your models explore our
+//! interleavings together with yours.
+//!
+//! ```toml
+//! [target.'cfg(loom)'.dev-dependencies]
+//! loom = "0.7"
+//! quiescent = { version = "0.1", features = ["loom"] }
+//!
+//! [lints.rust]
+//! # Tell rustc that `cfg(loom)` is expected.
+//! unexpected_cfgs = { level = "warn", check-cfg = ["cfg(loom)"] }
+//! ```
+//!
+//! Run the models in release mode (loom explores thousands of executions):
+//!
+//! ```sh
+//! RUSTFLAGS="--cfg loom" cargo test --release --test loom
+//! ```
+//!
+//! A worked model (`tests/loom.rs`): a worker's write must be visible after
+//! the drain, in every interleaving of the drop, the trigger and the wait.
+//! Building with `--cfg loom` but without quiescent's `loom` feature is a
+//! compile error that says so.
+//!
+//! ```
+//! #[cfg(loom)]
+//! #[test]
+//! fn worker_write_is_visible_after_the_drain() {
+//!     use loom::sync::atomic::{AtomicUsize, Ordering};
+//!     use loom::sync::Arc;
+//!     use quiescent::Shutdown;
+//!
+//!     loom::model(|| {
+//!         let shutdown = Shutdown::new();
+//!         let result = Arc::new(AtomicUsize::new(0));
+//!         let guard = shutdown.guard().unwrap();
+//!         let worker = {
+//!             let result = result.clone();
+//!             loom::thread::spawn(move || {
+//!                 result.store(42, Ordering::Relaxed);
+//!                 drop(guard);
+//!             })
+//!         };
+//!         shutdown.shutdown();
+//!         // The drain is a happens-before edge: a Relaxed load suffices.
+//!         assert_eq!(result.load(Ordering::Relaxed), 42);
+//!         worker.join().unwrap();
+//!     });
+//! }
+//! ```
+//!
+//! `loom-tests/` in the repository holds 31 such models of quiescent itself,
+//! written against the public API exactly like this one.
