@@ -149,8 +149,8 @@
 //! compile error that says so.
 //!
 //! ```
+//! // In tests/loom.rs, with `#[test]` on the function.
 //! #[cfg(loom)]
-//! #[test]
 //! fn worker_write_is_visible_after_the_drain() {
 //!     use loom::sync::atomic::{AtomicUsize, Ordering};
 //!     use loom::sync::Arc;
