@@ -594,6 +594,12 @@ impl Shutdown {
     ///
     /// Blocks the current thread for `timeout` at most; from async code use
     /// [`wait_triggered_async`](Self::wait_triggered_async).
+    ///
+    /// # Loom
+    ///
+    /// Under `--cfg loom`, a wait that would have to park with a deadline panics
+    /// (loom's parker cannot time out). `Duration::ZERO`, or a deadline already
+    /// past, only checks the state and works in a model.
     pub fn wait_triggered_timeout(&self, timeout: Duration) -> bool {
         self.tree
             .latch
@@ -704,6 +710,12 @@ impl Shutdown {
     /// [`wait_drained_async`](Self::wait_drained_async) with
     /// [`Drained::until`]. Called inside a current-thread runtime it would also
     /// stop every task that could release a guard.
+    ///
+    /// # Loom
+    ///
+    /// Under `--cfg loom`, a wait that would have to park with a deadline panics
+    /// (loom's parker cannot time out). `Duration::ZERO`, or a deadline already
+    /// past, only checks the state and works in a model.
     pub fn wait_drained_timeout(&self, timeout: Duration) -> Result<Report, Stragglers> {
         self.drain_until(Instant::now().checked_add(timeout))
     }
@@ -734,6 +746,12 @@ impl Shutdown {
     ///
     /// Blocks the current thread until `deadline` at most; from async code use
     /// [`Drained::until`].
+    ///
+    /// # Loom
+    ///
+    /// Under `--cfg loom`, a wait that would have to park with a deadline panics
+    /// (loom's parker cannot time out). `Duration::ZERO`, or a deadline already
+    /// past, only checks the state and works in a model.
     pub fn wait_drained_deadline(&self, deadline: Instant) -> Result<Report, Stragglers> {
         self.drain_until(Some(deadline))
     }
@@ -830,6 +848,12 @@ impl Shutdown {
     ///
     /// Blocks the current thread for `timeout` at most; from async code use
     /// `shutdown_async().until(deadline)` ([`Drained::until`]).
+    ///
+    /// # Loom
+    ///
+    /// Under `--cfg loom`, a wait that would have to park with a deadline panics
+    /// (loom's parker cannot time out). `Duration::ZERO`, or a deadline already
+    /// past, only checks the state and works in a model.
     pub fn shutdown_timeout(&self, timeout: Duration) -> Result<Report, Stragglers> {
         self.trigger();
         self.wait_drained_timeout(timeout)
@@ -1136,6 +1160,12 @@ impl Guard {
     /// # Blocking
     ///
     /// Blocks the current thread for `timeout` at most.
+    ///
+    /// # Loom
+    ///
+    /// Under `--cfg loom`, a wait that would have to park with a deadline panics
+    /// (loom's parker cannot time out). `Duration::ZERO`, or a deadline already
+    /// past, only checks the state and works in a model.
     pub fn wait_triggered_timeout(&self, timeout: Duration) -> bool {
         self.latch()
             .wait_triggered(Instant::now().checked_add(timeout))

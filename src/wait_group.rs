@@ -185,6 +185,12 @@ impl WaitGroup {
     ///
     /// Blocks the current thread for `timeout` at most; from async code, bound
     /// [`wait_async`](Self::wait_async) with your runtime's timeout.
+    ///
+    /// # Loom
+    ///
+    /// Under `--cfg loom`, a wait that would have to park with a deadline panics
+    /// (loom's parker cannot time out). `Duration::ZERO`, or a deadline already
+    /// past, only checks the state and works in a model.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Result<(), Timeout> {
         self.wait_until(Instant::now().checked_add(timeout))
     }
@@ -210,6 +216,12 @@ impl WaitGroup {
     ///
     /// Blocks the current thread until the deadline at most; from async code,
     /// bound [`wait_async`](Self::wait_async) with your runtime's timeout.
+    ///
+    /// # Loom
+    ///
+    /// Under `--cfg loom`, a wait that would have to park with a deadline panics
+    /// (loom's parker cannot time out). `Duration::ZERO`, or a deadline already
+    /// past, only checks the state and works in a model.
     pub fn wait_deadline(&mut self, deadline: Instant) -> Result<(), Timeout> {
         self.wait_until(Some(deadline))
     }

@@ -1,7 +1,7 @@
 //! The documentation keeps its promises: every public function of the
 //! public types has a runnable example, every blocking one says so in a
 //! `# Blocking` section, and every one that returns a future has a
-//! `# Cancel safety` section. Read from the sources, so a new method without
+//! `# Cancel safety` section, and every timed wait a `# Loom` section. Read from the sources, so a new method without
 //! them fails here.
 
 /// `(file, source)` of the modules that define the public types.
@@ -112,4 +112,23 @@ fn every_fn_returning_a_future_has_a_cancel_safety_section() {
         missing.is_empty(),
         "no `# Cancel safety` section: {missing:#?}"
     );
+}
+
+#[test]
+fn every_timed_wait_has_a_loom_section() {
+    let fns = public_fns();
+    let timed: Vec<_> = fns
+        .iter()
+        .filter(|(at, _, _)| {
+            let name = at.rsplit(' ').next().unwrap();
+            name.ends_with("_timeout") || name.ends_with("_deadline")
+        })
+        .collect();
+    assert!(timed.len() >= 6, "the scan found too few: {}", timed.len());
+    let missing: Vec<_> = timed
+        .iter()
+        .filter(|(_, doc, _)| !doc.contains("# Loom"))
+        .map(|(at, _, _)| at.clone())
+        .collect();
+    assert!(missing.is_empty(), "no `# Loom` section: {missing:#?}");
 }
