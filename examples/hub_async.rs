@@ -144,9 +144,9 @@ pub async fn run(
             drop(guard);
         });
     }
-    for i in 0..config.clients {
-        tokio::spawn(client(i, addr, counts.clone()));
-    }
+    let clients: Vec<_> = (0..config.clients)
+        .map(|i| tokio::spawn(client(i, addr, counts.clone())))
+        .collect();
     let _ = tokio::time::timeout(
         Duration::from_secs_f64(config.seconds),
         root.wait_triggered_async(),
@@ -155,10 +155,12 @@ pub async fn run(
     root.trigger_with_reason("run time over");
     let grace = Duration::from_secs_f64(config.grace);
     let result = root.shutdown_async().until(tokio::time::sleep(grace)).await;
-    // Let the clients read their goodbyes.
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        while counts.goodbyes.load(Ordering::Relaxed) < counts.connections.load(Ordering::Relaxed) {
-            tokio::time::sleep(Duration::from_millis(1)).await;
+    // The clients add what they sent once they have read their goodbye and
+    // finished: wait for them (bounded) before the counts are read, or a
+    // slow machine reports messages as lost that were only not yet counted.
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        for client in clients {
+            let _ = client.await;
         }
     })
     .await;

@@ -624,7 +624,7 @@ impl Shutdown {
     /// which allocates once. Recreating the future on every iteration of a
     /// loop therefore allocates on every iteration; create it once, before
     /// the loop, and poll it by reference. (`select_loop` in
-    /// `benches/compare.rs`: 57 ns per message recreated, 33 ns hoisted, on
+    /// `benches/benches/compare.rs`: 57 ns per message recreated, 33 ns hoisted, on
     /// a 2-core machine in one run.)
     ///
     /// ```

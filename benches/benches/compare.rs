@@ -2,8 +2,8 @@
 //! `TaskTracker` (+ `CancellationToken`), a raw `AtomicUsize` pair (the
 //! physical floor) and a naive `Mutex<usize>` + `Condvar`, on the same work.
 //!
-//! Run: `cargo bench --bench compare`; chart and table:
-//! `cargo run --release --example bench_report` (see BENCHMARKS.md).
+//! Run: `cargo bench -p quiescent-benches --bench compare`; chart and table:
+//! `cargo run --release -p quiescent-benches --example bench_report` (see BENCHMARKS.md).
 #![allow(clippy::disallowed_types)] // competitors use std types directly
 
 use std::hint::black_box;

@@ -5,7 +5,7 @@
 //!
 //! ```sh
 //! cargo bench --bench compare -- --warm-up-time 1 --measurement-time 3
-//! cargo run --release --example bench_report > /tmp/table.md
+//! cargo run --release -p quiescent-benches --example bench_report > /tmp/table.md
 //! ```
 
 use std::collections::BTreeMap;
@@ -163,13 +163,13 @@ fn main() {
     let results = load(&target.join("criterion"));
     if results.is_empty() {
         eprintln!(
-            "no criterion results under {}: run `cargo bench --bench compare` first",
+            "no criterion results under {}: run `cargo bench -p quiescent-benches --bench compare` first",
             target.display()
         );
         std::process::exit(1);
     }
     table(&results);
-    let svg = Path::new(env!("CARGO_MANIFEST_DIR")).join("benchmarks.svg");
+    let svg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../benchmarks.svg");
     if let Err(e) = chart(&results, &svg) {
         eprintln!("could not draw {}: {e}", svg.display());
         std::process::exit(1);
