@@ -124,6 +124,13 @@ fn write_panicked(f: &mut fmt::Formatter<'_>, panicked: usize) -> fmt::Result {
 }
 
 /// A named guard alive when a snapshot ([`Holders`], [`Stragglers`]) was taken.
+///
+/// ```
+/// let shutdown = quiescent::Shutdown::new();
+/// let _g = shutdown.guard_named("indexer").unwrap();
+/// let straggler = &shutdown.holders().named[0];
+/// assert_eq!((straggler.name.as_str(), straggler.site.file()), ("indexer", "src/report.rs"));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Straggler {
     /// The name given to [`guard_named`](crate::Shutdown::guard_named).
@@ -196,6 +203,15 @@ impl fmt::Display for Stragglers {
 impl Error for Stragglers {}
 
 /// A bounded [`WaitGroup`](crate::WaitGroup) wait timed out.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let mut wg = quiescent::WaitGroup::new();
+/// let _token = wg.token();
+/// let timeout = wg.wait_timeout(Duration::ZERO).unwrap_err();
+/// assert_eq!(timeout.to_string(), "timed out with 1 token still alive");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Timeout {
     /// Tokens still alive when time ran out.
@@ -217,6 +233,14 @@ impl Error for Timeout {}
 
 /// [`Shutdown::guard`](crate::Shutdown::guard) (or `child`, or `spawn`) was
 /// refused: the latch has been triggered.
+///
+/// ```
+/// let shutdown = quiescent::Shutdown::new();
+/// shutdown.trigger();
+/// let err = shutdown.guard().unwrap_err();
+/// assert_eq!(err, quiescent::ShutdownStarted);
+/// assert_eq!(err.to_string(), "shutdown has started: no new work is admitted");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ShutdownStarted;
 

@@ -1091,6 +1091,15 @@ impl fmt::Debug for Shutdown {
 ///
 /// Cloning is allowed even after the trigger: a live guard keeps the drain
 /// open anyway, so a clone changes nothing about when the drain completes.
+///
+/// ```
+/// let shutdown = quiescent::Shutdown::new();
+/// let guard = shutdown.guard_named("worker").unwrap();
+/// let copy = guard.clone(); // counted too
+/// assert_eq!(shutdown.count(), 2);
+/// drop((guard, copy));
+/// assert!(shutdown.shutdown_timeout(std::time::Duration::ZERO).is_ok());
+/// ```
 #[must_use = "a guard releases its count when dropped; an unused guard is released at once"]
 #[clippy::has_significant_drop]
 pub struct Guard {
@@ -1262,6 +1271,14 @@ pin_project! {
     /// Future of [`Shutdown::track`], [`Shutdown::track_named`] and
     /// [`Guard::track`]: `fut`, holding a guard until it completes or is
     /// dropped.
+///
+/// ```
+/// # futures_executor::block_on(async {
+/// let shutdown = quiescent::Shutdown::new();
+/// let tracked: quiescent::futures::Tracked<_> = shutdown.track(async { 1 }).unwrap();
+/// assert_eq!(tracked.await, 1);
+/// # });
+/// ```
     #[must_use = "futures do nothing unless polled"]
     pub struct Tracked<F> {
         #[pin]
@@ -1293,6 +1310,15 @@ impl<F> fmt::Debug for Tracked<F> {
 
 pin_project! {
     /// Future of [`Guard::run_until_triggered`].
+///
+/// ```
+/// # futures_executor::block_on(async {
+/// let shutdown = quiescent::Shutdown::new();
+/// let guard = shutdown.guard().unwrap();
+/// shutdown.trigger();
+/// assert_eq!(guard.run_until_triggered(async { 1 }).await, None);
+/// # });
+/// ```
     #[must_use = "futures do nothing unless polled"]
     pub struct UntilTriggered<F> {
         #[pin]
@@ -1365,6 +1391,16 @@ impl fmt::Debug for Guard {
 }
 
 /// Future of [`Shutdown::wait_triggered_async`] / [`Guard::wait_triggered_async`].
+///
+/// ```
+/// # futures_executor::block_on(async {
+/// let shutdown = quiescent::Shutdown::new();
+/// let triggered: quiescent::futures::Triggered = shutdown.wait_triggered_async();
+/// drop(shutdown.clone()); // the future outlives handles
+/// shutdown.trigger();
+/// triggered.await;
+/// # });
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Triggered {
     latch: Arc<Latch>,
@@ -1398,6 +1434,15 @@ impl fmt::Debug for Triggered {
 }
 
 /// Future of [`Shutdown::wait_drained_async`] and [`Shutdown::shutdown_async`].
+///
+/// ```
+/// # futures_executor::block_on(async {
+/// let shutdown = quiescent::Shutdown::new();
+/// let drained: quiescent::futures::Drained = shutdown.shutdown_async();
+/// drop(shutdown); // the future outlives every handle
+/// assert_eq!(drained.await.panicked, 0);
+/// # });
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Drained {
     /// The subtree, not only the latch: a deadline that passes needs every
@@ -1468,6 +1513,15 @@ impl fmt::Debug for Drained {
 
 /// Future of [`Drained::until`]: the drain, or the stragglers when the
 /// deadline completes first.
+///
+/// ```
+/// # futures_executor::block_on(async {
+/// let shutdown = quiescent::Shutdown::new();
+/// let _stuck = shutdown.guard().unwrap();
+/// let bounded = shutdown.shutdown_async().until(async {});
+/// assert_eq!(bounded.await.unwrap_err().remaining, 1);
+/// # });
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct DrainedUntil<D> {
     drained: Drained,

@@ -368,6 +368,16 @@ impl fmt::Debug for Token {
 
 /// Future returned by [`WaitGroup::wait_async`]; resolves when no token is
 /// left.
+///
+/// ```
+/// # futures_executor::block_on(async {
+/// let mut wg = quiescent::WaitGroup::new();
+/// let token = wg.token();
+/// std::thread::spawn(move || drop(token));
+/// wg.wait_async().await;
+/// assert_eq!(wg.count(), 0);
+/// # });
+/// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Wait<'a> {
     group: &'a Anchor<Group>,

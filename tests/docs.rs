@@ -1,5 +1,5 @@
-//! The documentation keeps its promises: every public function of the
-//! public types has a runnable example, every blocking one says so in a
+//! The documentation keeps its promises: every public type and every public
+//! function of them has a runnable example, every blocking one says so in a
 //! `# Blocking` section, and every one that returns a future has a
 //! `# Cancel safety` section, and every timed wait a `# Loom` section. Read from the sources, so a new method without
 //! them fails here.
@@ -17,7 +17,11 @@ fn public_fns() -> Vec<(String, String, String)> {
     for (file, source) in SOURCES {
         let lines: Vec<&str> = source.lines().collect();
         for (i, line) in lines.iter().enumerate() {
-            let Some(rest) = line.trim_start().strip_prefix("pub fn ") else {
+            let trimmed = line.trim_start();
+            let Some(rest) = trimmed
+                .strip_prefix("pub fn ")
+                .or_else(|| trimmed.strip_prefix("pub struct "))
+            else {
                 continue;
             };
             let name: String = rest
@@ -52,7 +56,7 @@ fn public_fns() -> Vec<(String, String, String)> {
 }
 
 #[test]
-fn every_public_fn_has_a_runnable_example() {
+fn every_public_type_and_fn_has_a_runnable_example() {
     let missing: Vec<_> = public_fns()
         .into_iter()
         .filter(|(_, doc, _)| !doc.contains("```"))
