@@ -301,10 +301,13 @@ fn owned(refs: Refs) -> usize {
 #[inline]
 unsafe fn release_chain<N: Node>(mut ptr: *const N, panicking: bool) {
     loop {
-        // SAFETY (all three): our count on this level keeps it alive.
-        let _keep = unsafe { keep_alive(ptr) };
-        unsafe { touch(ptr) };
-        let node = unsafe { &*ptr };
+        // SAFETY: our count on this level keeps the node alive until the
+        // release below (module docs), so `ptr` is valid for all three.
+        let (_keep, node) = unsafe {
+            let keep = keep_alive(ptr);
+            touch(ptr);
+            (keep, &*ptr)
+        };
         // Read the parent link before our count goes: once it does, the node
         // may be freed (its parent link with it). The parent itself stays
         // alive, because our count on it is still there.
