@@ -46,7 +46,7 @@
 //! | R2 | release | count n+1 → n, n ≥ 1; or 1 → 0 anchored and open | none: the fast path |
 //! | U | unanchor (`fetch_and`) | clears `ANCHORED` | if count > 0, the anchor's own reference *becomes* the collective one (no refcount change); else the anchor drops it |
 //! | C | close (`fetch_or`, latches) | sets `CLOSED` | the closer pays the notify reference *before* the RMW and gives it back if count was 0 |
-//! | W | watch (`fetch_or`, a waiting `WaitGroup`) | sets `CLOSED` | as C |
+//! | W | watch (`fetch_or`, a waiting `WaitGroup`) | sets `CLOSED` | as C; if it was set already (a `Wait` future leaked before it could unwatch), the notify reference is paid already and the new payment goes back |
 //! | W' | unwatch (`fetch_and`) | clears `CLOSED` | if count > 0, the unwatcher owns the notify reference and gives it back |
 //!
 //! Why each keeps the invariant, and never lets the strong count touch zero
@@ -93,7 +93,8 @@
 //! * loom: under `--cfg loom`, `sync::Arc` is `shadow.rs`'s, whose strong
 //!   count is a loom atomic that panics on an increment from zero, on a
 //!   release at zero, and (through [`touch`]) on any touch of a node after, or
-//!   concurrently with, its free. The models in `loom-tests/` drop handles
+//!   concurrently with, its free; every model also checks that all its nodes
+//!   were freed by its end (a reference paid twice is a leak). The models in `loom-tests/` drop handles
 //!   without joining the holders first, and `loom-tests/mutants.sh` puts each
 //!   past defect back and shows a model catching it.
 //! * AddressSanitizer: `tests/races.rs` hammers every "a handle goes" against
@@ -106,7 +107,7 @@ use std::ops::Deref;
 use std::ptr::NonNull;
 
 use crate::mutant;
-use crate::state::{Closed, Core, Refs};
+use crate::state::{Closed, Closing, Core, Refs};
 use crate::sync::{fence, keep_alive, touch, Arc, KeepAlive, Ordering};
 
 /// Something that can be held: a counting core, and the parent whose count
@@ -379,15 +380,23 @@ impl<N: Node> Anchor<N> {
 
     /// C: sets `CLOSED` on a latch; `true` for the call that set it. The
     /// notify reference is paid before the RMW (module docs).
-    pub(crate) fn close(&self) -> bool {
+    ///
+    /// `None` if it was closed already; otherwise the close, which the caller
+    /// must [`announce`](Self::announce).
+    pub(crate) fn close(&self) -> Option<Closing> {
         self.notify_ref(true);
-        let closed = self.arc.core().close();
-        if closed != Some(true) {
+        let closing = self.arc.core().close();
+        if !closing.is_some_and(|c| c.holds_alive) && !mutant::is("close-keeps-ref") {
             // Already closed, or no hold alive: the word holds no notify
             // reference of ours.
             self.notify_ref(false);
         }
-        closed.is_some()
+        closing
+    }
+
+    /// Wakes the waiters of a close made by [`close`](Self::close).
+    pub(crate) fn announce(&self, closing: Closing) {
+        self.arc.core().announce(closing);
     }
 
     /// W: a `WaitGroup` waiter asks for the zero notification.

@@ -69,6 +69,16 @@ pub use report::{Holders, Report, ShutdownStarted, Straggler, Stragglers, Timeou
 pub use shutdown::{Guard, Shutdown};
 pub use wait_group::{Token, WaitGroup};
 
+/// Under `--cfg loom`: the nodes (groups, latches) allocated and not yet
+/// freed by the model running on this thread. `loom-tests` asserts after
+/// every execution that none outlived it, the leak check loom's own cannot
+/// make for quiescent's reference protocol. Not part of the API.
+#[cfg(loom)]
+#[doc(hidden)]
+pub fn __loom_live_nodes() -> usize {
+    shadow::live_nodes()
+}
+
 /// The named futures returned by the `_async` methods.
 pub mod futures {
     pub use crate::shutdown::{Drained, DrainedUntil, Tracked, Triggered, UntilTriggered};

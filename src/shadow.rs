@@ -28,6 +28,20 @@ use std::ops::Deref;
 
 use loom::sync::atomic::{AtomicUsize, Ordering};
 
+thread_local! {
+    /// Nodes created and not yet freed on this thread. loom runs a model's
+    /// threads as coroutines of the thread that calls `loom::model`, so this
+    /// counts the nodes of the model running here.
+    static LIVE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Nodes allocated and not yet freed by the model running on this thread:
+/// a model that ends with more than it started with leaked a reference
+/// (loom's own leak check cannot see these counts).
+pub(crate) fn live_nodes() -> usize {
+    LIVE.with(std::cell::Cell::get)
+}
+
 /// `#[repr(C)]` with the value first: a pointer to the value is a pointer to
 /// the whole allocation, so `as_ptr` and the raw-pointer functions agree.
 #[repr(C)]
@@ -80,6 +94,7 @@ impl<T> Inner<T> {
             // SAFETY: the count reached zero once, here: nobody may use the
             // value any more (`touch` checks it), and it was not dropped yet.
             unsafe { ManuallyDrop::drop(&mut *self.value.get()) }
+            LIVE.with(|live| live.set(live.get() - 1));
         }
     }
 }
@@ -96,6 +111,7 @@ unsafe impl<T: Send + Sync> Sync for Arc<T> {}
 
 impl<T> Arc<T> {
     pub(crate) fn new(value: T) -> Self {
+        LIVE.with(|live| live.set(live.get() + 1));
         Self {
             inner: std::sync::Arc::new(Inner {
                 value: UnsafeCell::new(ManuallyDrop::new(value)),

@@ -90,7 +90,9 @@ impl Latch {
             meta.triggered_at = Some(Instant::now());
             meta.reason = reason;
             drop(meta);
-            latch.close();
+            if let Some(closing) = latch.close() {
+                latch.announce(closing);
+            }
             return true;
         }
         let mut meta = latch.meta.lock();
@@ -99,8 +101,16 @@ impl Latch {
         }
         meta.triggered_at = Some(Instant::now());
         meta.reason = reason;
-        let first = latch.close();
-        debug_assert!(first, "CLOSED set outside Latch::close");
+        // Closed under the lock, so that a losing `trigger` (which returns
+        // once it sees `triggered_at`) returns only after the word is closed.
+        let closing = latch.close();
+        debug_assert!(closing.is_some(), "CLOSED set outside Latch::close");
+        drop(meta);
+        // Announced after the lock: waking runs wakers, and a waker that
+        // reads the reason (or triggers again) inline must not deadlock.
+        if let Some(closing) = closing {
+            latch.announce(closing);
+        }
         true
     }
 

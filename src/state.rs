@@ -269,23 +269,31 @@ impl Core {
     }
 
     /// Sets `CLOSED` (`hold.rs`, transition C); `None` if it was set already.
-    /// Otherwise announces the close, announces the drain if no hold is
-    /// alive, and returns whether the word now holds a notify reference (holds
-    /// are alive): the caller paid it in advance and keeps it there, or gives
-    /// it back.
+    /// Otherwise the caller must [`announce`](Self::announce) the close
+    /// (once it holds no lock a woken waker might want), and the word holds a
+    /// notify reference if [`Closing::holds_alive`]: the caller paid it in
+    /// advance and keeps it there, or gives it back.
     ///
     /// `AcqRel`: `Release` publishes whatever the closer wrote before (the
     /// reason, the trigger time) to anyone who sees `CLOSED` with `Acquire`.
-    pub(crate) fn close(&self) -> Option<bool> {
+    pub(crate) fn close(&self) -> Option<Closing> {
         let prev = self.state.fetch_or(CLOSED, Ordering::AcqRel);
         if prev & CLOSED != 0 {
             return None;
         }
+        Some(Closing {
+            holds_alive: prev >= ONE,
+        })
+    }
+
+    /// Wakes the waiters of a close: every trigger waiter, and the drain
+    /// waiters if no hold was alive. A waiter that looks at the word after
+    /// the close sees `CLOSED` by itself, so announcing later loses nothing.
+    pub(crate) fn announce(&self, closing: Closing) {
         self.closed.notify(usize::MAX);
-        if prev < ONE {
+        if !closing.holds_alive {
             self.notify_drained();
         }
-        Some(prev >= ONE)
     }
 
     /// Registered listeners on both events (for tests of cancellation).
@@ -305,10 +313,14 @@ impl Core {
     /// waiter checks after registering its listener. `AcqRel` is more than
     /// the protocol needs (the word's modification order decides); it keeps
     /// the argument free of ordering subtleties on a path that is already slow.
+    ///
+    /// The word may already be watched: a `Wait` future that was polled and
+    /// then leaked (`mem::forget`) never unwatched. Its request still stands,
+    /// and so does the notify reference it paid (if tokens are alive), so
+    /// this call keeps nothing and the caller gives its payment back.
     pub(crate) fn watch(&self) -> bool {
         let prev = self.state.fetch_or(CLOSED, Ordering::AcqRel);
-        debug_assert!(prev & CLOSED == 0, "watched twice");
-        prev >= ONE
+        prev & CLOSED == 0 && prev >= ONE
     }
 
     /// Clears `CLOSED` after a `WaitGroup` wait, so that later returns to zero
@@ -366,6 +378,14 @@ impl Core {
             }
         }
     }
+}
+
+/// A close that still has to be announced ([`Core::announce`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "a close must be announced"]
+pub(crate) struct Closing {
+    /// Holds were alive at the close: the word holds a notify reference.
+    pub(crate) holds_alive: bool,
 }
 
 /// `try_acquire` found the core closed.
@@ -443,7 +463,7 @@ mod tests {
             (2, false, false)
         );
         // Closed with holds alive: the word now holds a notify reference.
-        assert_eq!(core.close(), Some(true));
+        assert_eq!(core.close(), Some(Closing { holds_alive: true }));
         assert_eq!(core.close(), None);
         assert!(core.try_acquire().is_err());
         assert_eq!(core.release(false), Refs::NONE);
@@ -481,14 +501,14 @@ mod tests {
         assert_eq!(core.release(false), Refs::NONE);
         assert_eq!(core.release(false), COLLECTIVE);
         // A closed, unanchored word with no hold: closing owes nothing.
-        assert_eq!(core.close(), Some(false));
+        assert_eq!(core.close(), Some(Closing { holds_alive: false }));
         assert!(core.snapshot().is_drained());
     }
 
     #[test]
     fn timed_wait_gives_up_and_reports_state() {
         let core = Core::new();
-        assert_eq!(core.close(), Some(false));
+        assert_eq!(core.close(), Some(Closing { holds_alive: false }));
         // A hold taken on a closed word owes the notify reference (A1)...
         assert_eq!(core.acquire(), Refs::NOTIFY);
         let deadline = Instant::now() + std::time::Duration::from_millis(10);

@@ -477,6 +477,31 @@ mod tests {
         );
     }
 
+    /// A `Wait` future polled and then leaked leaves the group watched: the
+    /// next wait must neither panic nor pay a second notify reference (which
+    /// would keep the group alive for ever).
+    #[test]
+    fn forgetting_a_wait_future_leaves_the_reference_count_exact() {
+        let mut wg = WaitGroup::new();
+        let token = wg.token();
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut wait = Box::pin(wg.wait_async());
+        assert!(wait.as_mut().poll(&mut cx).is_pending());
+        // Leak the future (and its listener) without running its Drop: the
+        // `Box` keeps the leak on the heap, where it is expected.
+        Box::leak(Box::new(wait));
+        // The group is still watched (CLOSED), with one notify reference.
+        assert!(wg.group.core.snapshot().is_closed());
+        assert_eq!(Arc::strong_count(wg.group.arc()), 2);
+        assert!(wg.wait_timeout(Duration::from_millis(1)).is_err());
+        let late = wg.token();
+        drop((token, late));
+        wg.wait_timeout(Duration::from_secs(5)).unwrap();
+        // Every notify reference was given back: only the anchor's is left.
+        assert_eq!(Arc::strong_count(wg.group.arc()), 1);
+        assert!(!wg.group.core.snapshot().is_closed());
+    }
+
     #[test]
     fn a_timed_out_wait_leaves_no_listener() {
         let mut wg = WaitGroup::new();

@@ -137,3 +137,41 @@ fn guard_future_outlives_the_guard() {
         t.join().unwrap();
     });
 }
+
+/// A waker that reads the reason, and triggers again, inline when woken: the
+/// trigger wakes it after releasing its own lock, so nothing deadlocks.
+#[test]
+fn a_waker_that_calls_back_into_the_latch_inline_does_not_deadlock() {
+    struct Inline {
+        shutdown: Shutdown,
+        woke: std::sync::atomic::AtomicBool,
+    }
+    impl std::task::Wake for Inline {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            assert_eq!(self.shutdown.reason().as_deref(), Some("deploy"));
+            assert!(!self.shutdown.trigger());
+            let _ = self.shutdown.wait_drained_timeout(Duration::ZERO);
+            self.woke.store(true, Ordering::SeqCst);
+        }
+    }
+    bounded(30, || {
+        let shutdown = Shutdown::new();
+        let inline = Arc::new(Inline {
+            shutdown: shutdown.clone(),
+            woke: std::sync::atomic::AtomicBool::new(false),
+        });
+        let waker = Waker::from(inline.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut triggered = pin!(shutdown.wait_triggered_async());
+        assert!(triggered.as_mut().poll(&mut cx).is_pending());
+        let _guard = shutdown.guard().unwrap();
+        let mut drained = pin!(shutdown.wait_drained_async());
+        assert!(drained.as_mut().poll(&mut cx).is_pending());
+        assert!(shutdown.trigger_with_reason("deploy"));
+        assert!(inline.woke.load(Ordering::SeqCst));
+        assert!(triggered.as_mut().poll(&mut cx).is_ready());
+    });
+}

@@ -55,7 +55,15 @@ fn check<F: Fn() + Sync + Send + 'static>(builder: loom::model::Builder, f: F) {
     let before = EXECUTIONS.load(std::sync::atomic::Ordering::Relaxed);
     builder.check(move || {
         EXECUTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        f()
+        let before = quiescent::__loom_live_nodes();
+        f();
+        // Every group and latch the model made is freed by the end: a
+        // reference paid twice, or never given back, leaves one alive.
+        assert_eq!(
+            quiescent::__loom_live_nodes(),
+            before,
+            "a quiescent node outlived the model: a reference was leaked"
+        );
     });
     let executions = EXECUTIONS.load(std::sync::atomic::Ordering::Relaxed) - before;
     let name = std::thread::current().name().unwrap_or("model").to_owned();
