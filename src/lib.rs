@@ -81,7 +81,9 @@ pub fn __loom_live_nodes() -> usize {
 
 /// The named futures returned by the `_async` methods.
 pub mod futures {
-    pub use crate::shutdown::{Drained, DrainedUntil, Tracked, Triggered, UntilTriggered};
+    pub use crate::shutdown::{
+        Drained, DrainedUntil, Forced, PhasedDrain, Tracked, Triggered, UntilTriggered,
+    };
     pub use crate::wait_group::Wait;
 }
 

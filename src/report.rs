@@ -32,6 +32,9 @@ pub struct Report {
     /// root down ([`child_named`](crate::Shutdown::child_named)); empty when
     /// none is named.
     pub latch: String,
+    /// The latch had been forced ([`Shutdown::force`](crate::Shutdown::force))
+    /// when the drain completed: the grace period was not enough.
+    pub forced: bool,
 }
 
 impl fmt::Display for Report {
@@ -42,6 +45,9 @@ impl fmt::Display for Report {
         write!(f, "drained {:.1?} after shutdown", self.elapsed)?;
         if let Some(reason) = &self.reason {
             write!(f, " ({reason})")?;
+        }
+        if self.forced {
+            f.write_str(", forced")?;
         }
         if self.panicked > 0 {
             write!(
@@ -175,6 +181,9 @@ pub struct Stragglers {
     pub reason: Option<Cow<'static, str>>,
     /// Time from the trigger to the moment the drain gave up.
     pub elapsed: Duration,
+    /// Whether the latch had been forced ([`Shutdown::force`](crate::Shutdown::force))
+    /// when the drain gave up.
+    pub forced: bool,
     /// The named stragglers in detail, in the order of `names`.
     pub held: Vec<Straggler>,
 }
@@ -194,6 +203,9 @@ impl fmt::Display for Stragglers {
         )?;
         if let Some(reason) = &self.reason {
             write!(f, " ({reason})")?;
+        }
+        if self.forced {
+            f.write_str(" even after forcing")?;
         }
         write_named(f, &self.held, self.remaining)?;
         write_panicked(f, self.panicked)
@@ -334,6 +346,7 @@ mod tests {
             panicked: 1,
             reason: Some("SIGTERM".into()),
             elapsed: Duration::from_millis(5_000),
+            forced: false,
             held: vec![
                 straggler("ws-reader", 12.34, site),
                 straggler("hub", 0.5, site),
@@ -348,6 +361,39 @@ mod tests {
                  \"ws-reader\" (src/report.rs:{line}, held 12.3s), \
                  \"hub\" (src/report.rs:{line}, held 0.5s), and 1 unnamed; \
                  1 dropped by a panicking thread"
+            )
+        );
+    }
+
+    #[test]
+    fn forced_drains_and_stragglers_say_so() {
+        let report = Report {
+            panicked: 0,
+            elapsed: Duration::from_millis(2_500),
+            reason: Some("SIGTERM".into()),
+            latch: "server".into(),
+            forced: true,
+        };
+        assert_eq!(
+            report.to_string(),
+            "server: drained 2.5s after shutdown (SIGTERM), forced"
+        );
+        let site = Location::caller();
+        let s = Stragglers {
+            remaining: 1,
+            names: vec!["writer".into()],
+            panicked: 0,
+            reason: None,
+            elapsed: Duration::from_secs(7),
+            forced: true,
+            held: vec![straggler("writer", 7.0, site)],
+        };
+        assert_eq!(
+            s.to_string(),
+            format!(
+                "1 guard still held 7.0s after shutdown even after forcing: \
+                 \"writer\" (src/report.rs:{}, held 7.0s)",
+                site.line()
             )
         );
     }

@@ -25,7 +25,9 @@ use crate::hold::{Anchor, Hold, Node};
 use crate::mutant;
 use crate::report::{Holders, Registry, Report, ShutdownStarted, Stragglers};
 use crate::state::{Core, Until, Waiting};
-use crate::sync::{strong_count_acquire, Arc, Mutex, OnceCell};
+use crate::sync::{
+    strong_count_acquire, Arc, AtomicUsize, Event, EventListener, Mutex, OnceCell, Ordering,
+};
 
 /// When and why a latch was triggered. Written once, under the lock, by the
 /// elected trigger.
@@ -51,6 +53,12 @@ pub(crate) struct Latch {
     /// Set by the first straggler warning, so a bounded drain polled in a
     /// loop warns once and then only at debug level.
     warned: OnceCell<()>,
+    /// 1 once forced ([`Shutdown::force`]): the second phase, in which
+    /// holders abandon in-flight work. Not part of the counting word: it
+    /// changes nothing about admission or the drain.
+    forced: AtomicUsize,
+    /// Notified (all listeners) when `forced` is set.
+    forced_event: Event,
 }
 
 impl Node for Latch {
@@ -70,6 +78,8 @@ impl Latch {
             parent,
             name,
             warned: OnceCell::new(),
+            forced: AtomicUsize::new(0),
+            forced_event: Event::new(),
             meta: Mutex::new(Meta::default()),
             drained: OnceCell::new(),
             registry: Mutex::new(Registry::default()),
@@ -118,6 +128,23 @@ impl Latch {
         self.core.snapshot().is_closed()
     }
 
+    /// `Acquire`: pairs with the `Release` of [`force`](Self::force), so a
+    /// holder that sees the flag also sees what the forcing thread did first.
+    fn is_forced(&self) -> bool {
+        self.forced.load(Ordering::Acquire) != 0
+    }
+
+    /// Sets the forced flag and wakes its waiters; true for the call that set
+    /// it. Waiters check, listen, check again: the `SeqCst` fences of
+    /// `notify` and `listen` order this against their second check.
+    fn force(&self) -> bool {
+        if self.forced.fetch_or(1, Ordering::AcqRel) != 0 {
+            return false;
+        }
+        self.forced_event.notify(usize::MAX);
+        true
+    }
+
     /// The names of the named latches from the root down to this one, joined
     /// by `/` (unnamed latches are left out; empty if none is named).
     fn path(&self) -> String {
@@ -154,6 +181,7 @@ impl Latch {
             elapsed: self.since_trigger(Instant::now()),
             reason: self.reason(),
             latch: self.path(),
+            forced: self.is_forced(),
         };
         if self.drained.set(report.clone()) {
             trace_drained(self, &report);
@@ -197,6 +225,19 @@ impl Tree {
             for child in children {
                 child.trigger(reason.clone(), true);
             }
+        }
+        first
+    }
+
+    /// Forces this latch and every descendant (triggering first if needed);
+    /// true if this call forced this latch.
+    fn force(&self) -> bool {
+        if !self.latch.is_triggered() {
+            self.trigger(None, false);
+        }
+        let first = self.latch.force();
+        for child in self.live_children() {
+            child.force();
         }
         first
     }
@@ -293,6 +334,7 @@ impl Tree {
             panicked: holders.panicked,
             reason: latch.reason(),
             elapsed: latch.since_trigger(now),
+            forced: latch.is_forced(),
             held: holders.named,
         };
         // Warn once per latch: a bounded drain polled in a loop would
@@ -869,6 +911,118 @@ impl Shutdown {
         self.wait_drained_timeout(timeout)
     }
 
+    /// The second phase of a shutdown: marks this latch and its whole subtree
+    /// "forced" (triggering first if it was not yet triggered), which tells
+    /// holders to abandon in-flight work instead of finishing it
+    /// ([`Guard::is_forced`], [`Guard::wait_forced_async`]). Like the
+    /// trigger, it refuses nothing more and counts nothing: the drain still
+    /// waits for every guard. Idempotent; true only for the call that forced.
+    ///
+    /// ```
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let guard = shutdown.guard().unwrap();
+    /// assert!(shutdown.force());
+    /// assert!(shutdown.is_triggered() && guard.is_forced());
+    /// assert!(!shutdown.force());
+    /// ```
+    pub fn force(&self) -> bool {
+        self.tree.force()
+    }
+
+    /// Whether this latch has been forced ([`force`](Self::force)).
+    ///
+    /// ```
+    /// let shutdown = quiescent::Shutdown::new();
+    /// shutdown.trigger();
+    /// assert!(!shutdown.is_forced());
+    /// shutdown.force();
+    /// assert!(shutdown.is_forced());
+    /// ```
+    pub fn is_forced(&self) -> bool {
+        self.tree.latch.is_forced()
+    }
+
+    /// A shutdown in two phases: triggers, waits `grace` for the drain, then
+    /// [forces](Self::force) the latch and waits `hard` more. The report says
+    /// whether forcing was needed ([`Report::forced`]); the stragglers name
+    /// whoever outlived both phases.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let shutdown = quiescent::Shutdown::new();
+    /// // A holder that finishes its message unless forced.
+    /// let worker = shutdown.spawn(|guard| {
+    ///     guard.wait_triggered();
+    ///     while !guard.is_forced() {
+    ///         std::thread::sleep(Duration::from_millis(1)); // a long message
+    ///     }
+    /// }).unwrap();
+    /// let report = shutdown
+    ///     .shutdown_phased(Duration::from_millis(20), Duration::from_secs(5))
+    ///     .unwrap();
+    /// assert!(report.forced);
+    /// worker.join().unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Stragglers`] if guards remain after both phases (`forced` is set).
+    ///
+    /// # Blocking
+    ///
+    /// Blocks the current thread for `grace + hard` at most; from async code
+    /// use [`shutdown_phased_async`](Self::shutdown_phased_async).
+    ///
+    /// # Loom
+    ///
+    /// Under `--cfg loom`, a phase that would have to park with a deadline
+    /// panics; `Duration::ZERO` phases only check.
+    pub fn shutdown_phased(&self, grace: Duration, hard: Duration) -> Result<Report, Stragglers> {
+        self.trigger();
+        match self.wait_drained_timeout(grace) {
+            Ok(report) => Ok(report),
+            Err(_) => {
+                self.force();
+                self.wait_drained_timeout(hard)
+            }
+        }
+    }
+
+    /// The async twin of [`shutdown_phased`](Self::shutdown_phased): triggers
+    /// now, forces when `grace` completes, and gives up when the future made
+    /// by `hard` completes. `hard` is called only when the second phase
+    /// starts, so a timer it makes (`|| tokio::time::sleep(hard)`) counts
+    /// from the forcing.
+    ///
+    /// ```
+    /// # futures_executor::block_on(async {
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let stuck = shutdown.guard_named("stuck").unwrap();
+    /// // Deadlines already over: force at once, give up at once.
+    /// let stragglers = shutdown.shutdown_phased_async(async {}, || async {}).await.unwrap_err();
+    /// assert!(stragglers.forced && stuck.is_forced());
+    /// # });
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// The trigger (and the forcing, if its phase came) have happened;
+    /// dropping the future only stops waiting.
+    pub fn shutdown_phased_async<G, H, HF>(&self, grace: G, hard: HF) -> PhasedDrain<G, H, HF>
+    where
+        G: Future,
+        H: Future,
+        HF: FnOnce() -> H,
+    {
+        PhasedDrain {
+            drained: self.shutdown_async(),
+            grace: Some(Box::pin(grace)),
+            make_hard: Some(hard),
+            hard: None,
+        }
+    }
+
     /// Triggers, then returns a future of the drain.
     ///
     /// The trigger happens here, when `shutdown_async` is called, not when
@@ -1275,6 +1429,44 @@ impl Guard {
             triggered: self.wait_triggered_async(),
         }
     }
+
+    /// Whether the latch has been forced ([`Shutdown::force`]): abandon
+    /// in-flight work instead of finishing it.
+    ///
+    /// ```
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let guard = shutdown.guard().unwrap();
+    /// shutdown.trigger();
+    /// assert!(guard.is_triggered() && !guard.is_forced());
+    /// shutdown.force();
+    /// assert!(guard.is_forced());
+    /// ```
+    pub fn is_forced(&self) -> bool {
+        self.latch().is_forced()
+    }
+
+    /// Waits asynchronously until the latch is forced ([`Shutdown::force`]).
+    /// The future is `'static`; it does not hold the guard.
+    ///
+    /// ```
+    /// # futures_executor::block_on(async {
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let guard = shutdown.guard().unwrap();
+    /// let forced = guard.wait_forced_async();
+    /// shutdown.force();
+    /// forced.await;
+    /// # });
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future unregisters its listener and changes nothing else.
+    pub fn wait_forced_async(&self) -> Forced {
+        Forced {
+            latch: self.hold.to_arc(),
+            listener: None,
+        }
+    }
 }
 
 pin_project! {
@@ -1559,6 +1751,126 @@ impl<D> fmt::Debug for DrainedUntil<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DrainedUntil")
             .field("drained", &self.drained)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Future of [`Guard::wait_forced_async`].
+///
+/// ```
+/// # futures_executor::block_on(async {
+/// let shutdown = quiescent::Shutdown::new();
+/// let forced: quiescent::futures::Forced = shutdown.guard().unwrap().wait_forced_async();
+/// shutdown.force();
+/// forced.await;
+/// # });
+/// ```
+#[must_use = "futures do nothing unless polled"]
+pub struct Forced {
+    latch: Arc<Latch>,
+    listener: Option<EventListener>,
+}
+
+impl Future for Forced {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        // Check, listen, check again, wait: as `state::Waiting`.
+        loop {
+            if this.latch.is_forced() {
+                this.listener = None;
+                return Poll::Ready(());
+            }
+            match &mut this.listener {
+                None => this.listener = Some(this.latch.forced_event.listen()),
+                Some(listener) => {
+                    if Pin::new(listener).poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    this.listener = None;
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Forced {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Forced")
+            .field("forced", &self.latch.is_forced())
+            .finish()
+    }
+}
+
+/// Future of [`Shutdown::shutdown_phased_async`].
+///
+/// ```
+/// # futures_executor::block_on(async {
+/// let shutdown = quiescent::Shutdown::new();
+/// let phased: quiescent::futures::PhasedDrain<_, _, _> =
+///     shutdown.shutdown_phased_async(std::future::pending::<()>(), || async {});
+/// assert!(!phased.await.unwrap().forced);
+/// # });
+/// ```
+#[must_use = "futures do nothing unless polled"]
+pub struct PhasedDrain<G, H, HF> {
+    drained: Drained,
+    /// The grace deadline, until it fires.
+    grace: Option<Pin<Box<G>>>,
+    /// Makes the hard deadline when the grace one fires.
+    make_hard: Option<HF>,
+    hard: Option<Pin<Box<H>>>,
+}
+
+impl<G, H, HF> Future for PhasedDrain<G, H, HF>
+where
+    G: Future,
+    H: Future,
+    HF: FnOnce() -> H,
+{
+    type Output = Result<Report, Stragglers>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if let Poll::Ready(report) = Pin::new(&mut this.drained).poll(cx) {
+            return Poll::Ready(Ok(report));
+        }
+        if let Some(grace) = &mut this.grace {
+            if grace.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            this.grace = None;
+            this.drained.tree.force();
+            if let Some(make) = this.make_hard.take() {
+                this.hard = Some(Box::pin(make()));
+            }
+            // Forcing may have let the last guard go: look again.
+            if let Poll::Ready(report) = Pin::new(&mut this.drained).poll(cx) {
+                return Poll::Ready(Ok(report));
+            }
+        }
+        let hard_over = match &mut this.hard {
+            Some(hard) => hard.as_mut().poll(cx).is_ready(),
+            None => false,
+        };
+        if hard_over {
+            Poll::Ready(Tree::give_up(&this.drained.tree))
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+// The deadlines are boxed and the closure is never pinned (it is only called
+// by value), so the future does not need to stay put.
+impl<G, H, HF> Unpin for PhasedDrain<G, H, HF> {}
+
+impl<G, H, HF> fmt::Debug for PhasedDrain<G, H, HF> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PhasedDrain")
+            .field("drained", &self.drained)
+            .field("forced", &self.grace.is_none())
             .finish_non_exhaustive()
     }
 }

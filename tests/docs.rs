@@ -92,6 +92,8 @@ fn every_fn_returning_a_future_has_a_cancel_safety_section() {
         "DrainedUntil<",
         "Tracked<",
         "UntilTriggered<",
+        "Forced",
+        "PhasedDrain<",
     ];
     let fns = public_fns();
     let returning: Vec<_> = fns

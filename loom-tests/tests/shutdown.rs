@@ -291,3 +291,26 @@ fn named_child_clone_vs_holders() {
         drop(clone);
     });
 }
+
+/// `force()` on one thread while a guard's `wait_forced_async` is first
+/// polled on another: the check-listen-check of the forced wait loses no
+/// wake-up, and the forcing thread's write is visible once it resolves.
+#[test]
+fn wait_forced_async_vs_force() {
+    exhaustive(|| {
+        let shutdown = Shutdown::new();
+        let data = Arc::new(Data::default());
+        let guard = shutdown.guard().unwrap();
+        let forcer = {
+            let (shutdown, data) = (shutdown.clone(), data.clone());
+            thread::spawn(move || {
+                data.write(1);
+                assert!(shutdown.force());
+            })
+        };
+        loom::future::block_on(guard.wait_forced_async());
+        assert!(guard.is_forced() && guard.is_triggered());
+        assert_eq!(data.read(), 1);
+        forcer.join().unwrap();
+    });
+}
