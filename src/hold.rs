@@ -71,7 +71,9 @@
 //!   anchor does not touch the node again.
 //! * **C / W** pay *before* their RMW, for the same reason: an R1 may take and
 //!   give back the notify reference the moment `CLOSED` is set. The closer
-//!   owns a handle, so paying and giving back can never free the node.
+//!   owns a handle, so paying and giving back can never free the node; it
+//!   also wakes the close's waiters (and, with no hold alive, the drain's)
+//!   through that handle, after releasing the trigger's lock.
 //! * **W'** gives back while the waiter still owns the `WaitGroup`'s anchor,
 //!   so it never frees the node.
 //!
