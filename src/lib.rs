@@ -65,7 +65,7 @@ mod state;
 mod sync;
 mod wait_group;
 
-pub use report::{Holders, Report, ShutdownStarted, Straggler, Stragglers, Timeout};
+pub use report::{Failure, Holders, Report, ShutdownStarted, Straggler, Stragglers, Timeout};
 pub use shutdown::{Guard, Shutdown};
 pub use wait_group::{Token, WaitGroup};
 

@@ -35,6 +35,10 @@ pub struct Report {
     /// The latch had been forced ([`Shutdown::force`](crate::Shutdown::force))
     /// when the drain completed: the grace period was not enough.
     pub forced: bool,
+    /// Guards of the subtree that failed ([`Guard::fail`](crate::Guard::fail),
+    /// a [`vital`](crate::Guard::vital) guard dropped by a panic, or a
+    /// spawned thread that panicked), oldest first.
+    pub failures: Vec<Failure>,
 }
 
 impl fmt::Display for Report {
@@ -49,6 +53,7 @@ impl fmt::Display for Report {
         if self.forced {
             f.write_str(", forced")?;
         }
+        write_failures(f, &self.failures)?;
         if self.panicked > 0 {
             write!(
                 f,
@@ -184,6 +189,8 @@ pub struct Stragglers {
     /// Whether the latch had been forced ([`Shutdown::force`](crate::Shutdown::force))
     /// when the drain gave up.
     pub forced: bool,
+    /// Guards of the subtree that failed, oldest first (see [`Report::failures`]).
+    pub failures: Vec<Failure>,
     /// The named stragglers in detail, in the order of `names`.
     pub held: Vec<Straggler>,
 }
@@ -208,11 +215,69 @@ impl fmt::Display for Stragglers {
             f.write_str(" even after forcing")?;
         }
         write_named(f, &self.held, self.remaining)?;
+        write_failures(f, &self.failures)?;
         write_panicked(f, self.panicked)
     }
 }
 
 impl Error for Stragglers {}
+
+/// A guard that failed: [`Guard::fail`](crate::Guard::fail), a
+/// [`vital`](crate::Guard::vital) guard dropped by a panic, or a thread of
+/// [`Shutdown::spawn`](crate::Shutdown::spawn) that panicked.
+///
+/// ```
+/// let shutdown = quiescent::Shutdown::new();
+/// let guard = shutdown.guard_named("loader").unwrap();
+/// guard.fail("config file missing");
+/// let report = shutdown.wait_drained();
+/// let failure = &report.failures[0];
+/// assert_eq!(failure.name.as_deref(), Some("loader"));
+/// assert_eq!(failure.reason, "config file missing");
+/// assert!(failure.to_string().starts_with("\"loader\" (src/report.rs:"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Failure {
+    /// The guard's name, if it had one.
+    pub name: Option<String>,
+    /// The latch path of the guard's latch (see [`Straggler::latch`]).
+    pub latch: String,
+    /// Where the guard was made (named or spawned guards), marked vital, or
+    /// failed.
+    pub site: &'static Location<'static>,
+    /// What went wrong: the reason given to `fail`, the panic's message, or
+    /// "panicked" when the payload was not a string.
+    pub reason: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.latch.is_empty() {
+            write!(f, "{}: ", self.latch)?;
+        }
+        match &self.name {
+            Some(name) => write!(f, "{name:?}")?,
+            None => f.write_str("a guard")?,
+        }
+        write!(
+            f,
+            " ({}:{}): {}",
+            self.site.file(),
+            self.site.line(),
+            self.reason
+        )
+    }
+}
+
+/// `; failed: <failure>, <failure>`.
+fn write_failures(f: &mut fmt::Formatter<'_>, failures: &[Failure]) -> fmt::Result {
+    for (i, failure) in failures.iter().enumerate() {
+        let sep = if i == 0 { "; failed: " } else { ", " };
+        write!(f, "{sep}{failure}")?;
+    }
+    Ok(())
+}
 
 /// A bounded [`WaitGroup`](crate::WaitGroup) wait timed out.
 ///
@@ -299,6 +364,11 @@ impl Registry {
         id
     }
 
+    /// Where the named guard `id` was made.
+    pub(crate) fn site(&self, id: u64) -> Option<&'static Location<'static>> {
+        self.entries.get(&id).map(|e| e.site)
+    }
+
     pub(crate) fn remove(&mut self, id: u64) {
         self.entries.remove(&id);
     }
@@ -347,6 +417,7 @@ mod tests {
             reason: Some("SIGTERM".into()),
             elapsed: Duration::from_millis(5_000),
             forced: false,
+            failures: Vec::new(),
             held: vec![
                 straggler("ws-reader", 12.34, site),
                 straggler("hub", 0.5, site),
@@ -373,6 +444,7 @@ mod tests {
             reason: Some("SIGTERM".into()),
             latch: "server".into(),
             forced: true,
+            failures: Vec::new(),
         };
         assert_eq!(
             report.to_string(),
@@ -386,6 +458,7 @@ mod tests {
             reason: None,
             elapsed: Duration::from_secs(7),
             forced: true,
+            failures: Vec::new(),
             held: vec![straggler("writer", 7.0, site)],
         };
         assert_eq!(

@@ -163,6 +163,64 @@ impl<T> Arc<T> {
     }
 }
 
+impl<T> Arc<T> {
+    /// A link that does not keep the value alive; see [`Weak::upgrade`].
+    pub(crate) fn downgrade(this: &Self) -> Weak<T> {
+        this.inner.touch();
+        Weak {
+            inner: this.inner.clone(),
+        }
+    }
+}
+
+/// The loom build's `Weak`: keeps the memory (a std reference, invisible to
+/// loom) but not the value; `upgrade` takes a protocol reference only while
+/// the shadow count is above zero, in one loom compare-exchange.
+pub(crate) struct Weak<T> {
+    inner: std::sync::Arc<Inner<T>>,
+}
+
+// SAFETY: as `std::sync::Weak<T>`.
+unsafe impl<T: Send + Sync> Send for Weak<T> {}
+// SAFETY: as `std::sync::Weak<T>`.
+unsafe impl<T: Send + Sync> Sync for Weak<T> {}
+
+impl<T> Weak<T> {
+    pub(crate) fn upgrade(&self) -> Option<Arc<T>> {
+        let refs = &self.inner.refs;
+        let mut n = refs.load(Ordering::Relaxed);
+        loop {
+            if n == 0 {
+                return None;
+            }
+            // Acquire: what the value's last users did is visible, as in
+            // `std::sync::Weak::upgrade`.
+            match refs.compare_exchange_weak(n, n + 1, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => {
+                    return Some(Arc {
+                        inner: self.inner.clone(),
+                    })
+                }
+                Err(actual) => n = actual,
+            }
+        }
+    }
+}
+
+impl<T> Clone for Weak<T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for Weak<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(Weak)")
+    }
+}
+
 impl<T> Clone for Arc<T> {
     fn clone(&self) -> Self {
         self.inner.touch();

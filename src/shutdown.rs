@@ -23,10 +23,10 @@ use pin_project_lite::pin_project;
 
 use crate::hold::{Anchor, Hold, Node};
 use crate::mutant;
-use crate::report::{Holders, Registry, Report, ShutdownStarted, Stragglers};
+use crate::report::{Failure, Holders, Registry, Report, ShutdownStarted, Stragglers};
 use crate::state::{Core, Until, Waiting};
 use crate::sync::{
-    strong_count_acquire, Arc, AtomicUsize, Event, EventListener, Mutex, OnceCell, Ordering,
+    strong_count_acquire, Arc, AtomicUsize, Event, EventListener, Mutex, OnceCell, Ordering, Weak,
 };
 
 /// When and why a latch was triggered. Written once, under the lock, by the
@@ -59,6 +59,64 @@ pub(crate) struct Latch {
     forced: AtomicUsize,
     /// Notified (all listeners) when `forced` is set.
     forced_event: Event,
+    /// The tree (handle side) of this latch, so that a failing guard, which
+    /// holds only the latch, can trigger the whole subtree. Weak: the tree
+    /// owns the latch's anchor, and a strong link back would be a cycle.
+    tree: OnceCell<Weak<Tree>>,
+    /// Failures recorded by guards of this latch.
+    failures: Mutex<Vec<FailureRecord>>,
+    /// 1 once a failure was recorded in this latch's subtree, so that a
+    /// report with no failure to list walks nothing and allocates nothing.
+    failed: AtomicUsize,
+}
+
+/// A failure, with when and on which thread it was recorded (a spawned
+/// thread's panic message replaces the "panicked" its vital guard recorded).
+#[derive(Debug)]
+struct FailureRecord {
+    at: Instant,
+    thread: std::thread::ThreadId,
+    failure: Failure,
+}
+
+/// Runs a spawned thread's body. If it panics, records the panic's message
+/// as a failure of `latch` (replacing the "panicked" recorded by a vital
+/// guard of the same thread), then resumes the panic, so that the
+/// `JoinHandle` still reports it.
+fn run_recording_panic<T>(
+    latch: &Arc<Latch>,
+    name: Option<String>,
+    site: &'static Location<'static>,
+    body: impl FnOnce() -> T,
+) -> T {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        Ok(value) => value,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panicked".to_owned());
+            let thread = std::thread::current().id();
+            let mut failures = latch.failures.lock();
+            if let Some(record) = failures.iter_mut().rev().find(|r| r.thread == thread) {
+                record.failure.reason = message;
+            } else {
+                drop(failures);
+                latch.push_failure(FailureRecord {
+                    at: Instant::now(),
+                    thread,
+                    failure: Failure {
+                        name,
+                        latch: latch.path(),
+                        site,
+                        reason: message,
+                    },
+                });
+            }
+            std::panic::resume_unwind(payload)
+        }
+    }
 }
 
 impl Node for Latch {
@@ -80,6 +138,9 @@ impl Latch {
             warned: OnceCell::new(),
             forced: AtomicUsize::new(0),
             forced_event: Event::new(),
+            tree: OnceCell::new(),
+            failures: Mutex::new(Vec::new()),
+            failed: AtomicUsize::new(0),
             meta: Mutex::new(Meta::default()),
             drained: OnceCell::new(),
             registry: Mutex::new(Registry::default()),
@@ -134,6 +195,20 @@ impl Latch {
         self.forced.load(Ordering::Acquire) != 0
     }
 
+    /// Records a failure here and flags this latch and its ancestors.
+    ///
+    /// `Release` on the flags, after the record is pushed: a reader that sees
+    /// a flag with `Acquire` finds the record. A guard records before it
+    /// releases its count, so a drain that completes sees the flag.
+    fn push_failure(&self, record: FailureRecord) {
+        self.failures.lock().push(record);
+        let mut level = Some(self);
+        while let Some(latch) = level {
+            latch.failed.fetch_or(1, Ordering::Release);
+            level = latch.parent.as_deref();
+        }
+    }
+
     /// Sets the forced flag and wakes its waiters; true for the call that set
     /// it. Waiters check, listen, check again: the `SeqCst` fences of
     /// `notify` and `listen` order this against their second check.
@@ -172,7 +247,9 @@ impl Latch {
     }
 
     /// The report of a completed drain; call only once it is observed.
-    fn report(&self) -> Report {
+    /// `failures` lists the subtree's failures (called once, by the first
+    /// drainer).
+    fn report(&self, failures: impl FnOnce() -> Vec<Failure>) -> Report {
         if let Some(report) = self.drained.get() {
             return report;
         }
@@ -182,6 +259,7 @@ impl Latch {
             reason: self.reason(),
             latch: self.path(),
             forced: self.is_forced(),
+            failures: failures(),
         };
         if self.drained.set(report.clone()) {
             trace_drained(self, &report);
@@ -209,6 +287,13 @@ impl Tree {
             latch: Anchor::new(Latch::new(parent, name)),
             children: Mutex::new(Vec::new()),
         }
+    }
+
+    /// A new tree whose latch links back to it (weakly).
+    fn new_linked(parent: Option<Arc<Latch>>, name: Option<Cow<'static, str>>) -> Arc<Self> {
+        let tree = Arc::new(Tree::new(parent, name));
+        tree.latch.tree.set(Arc::downgrade(&tree));
+        tree
     }
 
     /// Triggers this latch and, whoever won, cascades to every descendant, so
@@ -318,6 +403,26 @@ impl Tree {
         }
     }
 
+    /// The report of this latch's completed drain, with the subtree's
+    /// failures.
+    fn report(this: &Arc<Self>) -> Report {
+        this.latch.report(|| Tree::failures(this))
+    }
+
+    /// The failures recorded in this subtree, oldest first.
+    fn failures(this: &Arc<Self>) -> Vec<Failure> {
+        if this.latch.failed.load(Ordering::Acquire) == 0 {
+            return Vec::new();
+        }
+        let mut all: Vec<(Instant, Failure)> = Vec::new();
+        for tree in Tree::subtree(this) {
+            let records = tree.latch.failures.lock();
+            all.extend(records.iter().map(|r| (r.at, r.failure.clone())));
+        }
+        all.sort_by_key(|(at, _)| *at);
+        all.into_iter().map(|(_, f)| f).collect()
+    }
+
     /// A bounded drain's deadline has passed: the report if the latch drained
     /// after all (the last guard may go at the very moment), or the
     /// stragglers, from one snapshot.
@@ -326,7 +431,7 @@ impl Tree {
         let now = Instant::now();
         let holders = Tree::holders(this, now);
         if holders.count == 0 && latch.is_triggered() {
-            return Ok(latch.report());
+            return Ok(Tree::report(this));
         }
         let stragglers = Stragglers {
             remaining: holders.count,
@@ -335,6 +440,7 @@ impl Tree {
             reason: latch.reason(),
             elapsed: latch.since_trigger(now),
             forced: latch.is_forced(),
+            failures: Tree::failures(this),
             held: holders.named,
         };
         // Warn once per latch: a bounded drain polled in a loop would
@@ -429,7 +535,7 @@ impl Shutdown {
     /// ```
     pub fn new() -> Self {
         Self {
-            tree: Arc::new(Tree::new(None, None)),
+            tree: Tree::new_linked(None, None),
         }
     }
 
@@ -455,6 +561,7 @@ impl Shutdown {
         Ok(Guard {
             hold: Hold::try_acquire(self.tree.latch.arc()).map_err(|_| ShutdownStarted)?,
             named: None,
+            vital: None,
         })
     }
 
@@ -543,7 +650,7 @@ impl Shutdown {
             // Amortized: prune only when the list would grow.
             prune(&mut children);
         }
-        let tree = Arc::new(Tree::new(Some(self.tree.latch.arc().clone()), name));
+        let tree = Tree::new_linked(Some(self.tree.latch.arc().clone()), name);
         children.push(tree.clone());
         Ok(Shutdown { tree })
     }
@@ -733,7 +840,7 @@ impl Shutdown {
     /// runtime a blocking drain also stops every task that could release a guard.
     pub fn wait_drained(&self) -> Report {
         self.tree.latch.core.wait(Until::Drained, None);
-        self.tree.latch.report()
+        Tree::report(&self.tree)
     }
 
     /// Like [`wait_drained`](Self::wait_drained), giving up after `timeout`.
@@ -810,7 +917,7 @@ impl Shutdown {
 
     fn drain_until(&self, deadline: Option<Instant>) -> Result<Report, Stragglers> {
         if self.tree.latch.core.wait(Until::Drained, deadline) {
-            Ok(self.tree.latch.report())
+            Ok(Tree::report(&self.tree))
         } else {
             Tree::give_up(&self.tree)
         }
@@ -1068,13 +1175,18 @@ impl Shutdown {
     /// shutdown.shutdown();
     /// assert_eq!(worker.join().unwrap(), "stopped");
     /// ```
+    #[track_caller]
     pub fn spawn<F, T>(&self, f: F) -> Result<JoinHandle<T>, ShutdownStarted>
     where
         F: FnOnce(Guard) -> T + Send + 'static,
         T: Send + 'static,
     {
         let guard = self.guard()?;
-        Ok(std::thread::spawn(move || f(guard)))
+        let site = Location::caller();
+        let latch = self.tree.latch.arc().clone();
+        Ok(std::thread::spawn(move || {
+            run_recording_panic(&latch, None, site, move || f(guard))
+        }))
     }
 
     /// Like [`spawn`](Self::spawn), with a named guard: a drain that times
@@ -1108,8 +1220,13 @@ impl Shutdown {
         F: FnOnce(Guard) -> T + Send + 'static,
         T: Send + 'static,
     {
-        let guard = self.guard_named(name)?;
-        Ok(std::thread::spawn(move || f(guard)))
+        let name = name.into();
+        let guard = self.guard_named(name.clone())?;
+        let site = Location::caller();
+        let latch = self.tree.latch.arc().clone();
+        Ok(std::thread::spawn(move || {
+            run_recording_panic(&latch, Some(name.into_owned()), site, move || f(guard))
+        }))
     }
 
     /// Runs `fut` under a guard of this latch: the returned future holds the
@@ -1270,6 +1387,8 @@ pub struct Guard {
     hold: Hold<Latch>,
     /// `None` for unnamed guards, which therefore never lock or allocate.
     named: Option<Box<Named>>,
+    /// Where [`vital`](Self::vital) marked it; `None` for ordinary guards.
+    vital: Option<&'static Location<'static>>,
 }
 
 #[derive(Debug)]
@@ -1467,6 +1586,94 @@ impl Guard {
             listener: None,
         }
     }
+
+    /// Marks this guard vital: if it is dropped while its thread panics, its
+    /// own latch (and so its subtree) is triggered, with a reason that names
+    /// the guard and its site, and the failure is recorded
+    /// ([`Report::failures`]). A latch used as a group then fails fast, like
+    /// errgroup's first error. Clones are not vital.
+    ///
+    /// ```
+    /// let server = quiescent::Shutdown::new();
+    /// let workers = server.child_named("workers").unwrap();
+    /// let guard = workers.guard_named("indexer").unwrap().vital();
+    /// let _ = std::thread::spawn(move || {
+    ///     let _guard = guard;
+    ///     panic!("index corrupt");
+    /// })
+    /// .join();
+    /// assert!(workers.is_triggered() && !server.is_triggered());
+    /// let reason = workers.reason().unwrap();
+    /// assert!(reason.starts_with("\"indexer\" ("), "{reason}");
+    /// assert!(reason.ends_with(" panicked"), "{reason}");
+    /// ```
+    #[track_caller]
+    pub fn vital(mut self) -> Guard {
+        self.vital = Some(Location::caller());
+        self
+    }
+
+    /// Drops this guard and triggers its latch (and so its subtree), with a
+    /// reason that names the guard, its site and `reason`, and records the
+    /// failure ([`Report::failures`]): errgroup's first-error cancel for a
+    /// latch used as a group. The latch's reason is set only if this starts
+    /// its shutdown.
+    ///
+    /// ```
+    /// let jobs = quiescent::Shutdown::new();
+    /// let a = jobs.guard_named("fetch").unwrap();
+    /// let b = jobs.guard_named("parse").unwrap();
+    /// b.fail("bad input");
+    /// assert!(a.is_triggered()); // the others are told to stop
+    /// drop(a);
+    /// let report = jobs.wait_drained();
+    /// assert_eq!(report.failures[0].reason, "bad input");
+    /// assert!(report.reason.unwrap().contains("\"parse\" ("));
+    /// ```
+    #[track_caller]
+    pub fn fail(self, reason: impl Into<Cow<'static, str>>) {
+        let caller = Location::caller();
+        let site = self.vital.unwrap_or(caller);
+        let reason = reason.into();
+        let why = format!("failed: {reason}");
+        self.record_failure(site, reason.into_owned(), &why);
+    }
+
+    /// Records a failure of this guard on its latch and triggers the latch's
+    /// tree (if a handle still has it) with a reason naming the guard.
+    fn record_failure(&self, fallback: &'static Location<'static>, reason: String, why: &str) {
+        let latch = self.latch();
+        let (name, site) = match &self.named {
+            Some(named) => (
+                Some(named.name.to_string()),
+                latch.registry.lock().site(named.id).unwrap_or(fallback),
+            ),
+            None => (None, fallback),
+        };
+        let failure = Failure {
+            name,
+            latch: latch.path(),
+            site,
+            reason,
+        };
+        let trigger_reason = format!(
+            "{} ({}:{}) {why}",
+            failure
+                .name
+                .as_ref()
+                .map_or_else(|| "a guard".to_owned(), |n| format!("{n:?}")),
+            site.file(),
+            site.line()
+        );
+        latch.push_failure(FailureRecord {
+            at: Instant::now(),
+            thread: std::thread::current().id(),
+            failure,
+        });
+        if let Some(tree) = latch.tree.get().and_then(|tree| tree.upgrade()) {
+            tree.trigger(Some(trigger_reason.into()), false);
+        }
+    }
 }
 
 pin_project! {
@@ -1563,6 +1770,7 @@ impl Clone for Guard {
         let mut guard = Guard {
             hold: self.hold.clone(),
             named: None,
+            vital: None,
         };
         if let Some(named) = &self.named {
             guard.register(named.name.clone(), Location::caller());
@@ -1573,6 +1781,13 @@ impl Clone for Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        if let Some(site) = self.vital {
+            if std::thread::panicking() {
+                // Before the count goes: the drain cannot complete without
+                // this failure in its report.
+                self.record_failure(site, "panicked".into(), "panicked");
+            }
+        }
         // Unregister before the count goes (the `hold` field drops after
         // this), so a straggler list never names a guard already released.
         if let Some(named) = &self.named {
@@ -1697,7 +1912,7 @@ impl Future for Drained {
         let this = self.get_mut();
         let latch = &this.tree.latch;
         match this.waiting.poll(&latch.core, Until::Drained, cx) {
-            Poll::Ready(()) => Poll::Ready(latch.report()),
+            Poll::Ready(()) => Poll::Ready(Tree::report(&this.tree)),
             Poll::Pending => Poll::Pending,
         }
     }

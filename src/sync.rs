@@ -24,7 +24,7 @@ pub(crate) use event_listener::{Event, EventListener, Listener};
 mod imp {
     pub(crate) use super::once::OnceCell;
     pub(crate) use std::sync::atomic::{fence, AtomicUsize, Ordering};
-    pub(crate) use std::sync::Arc;
+    pub(crate) use std::sync::{Arc, Weak};
 
     /// The loom build keeps a node's memory allocated while a hold works on
     /// it (`shadow.rs`); here the protocol alone does, so this is nothing.
@@ -95,7 +95,7 @@ mod once {
 
 #[cfg(loom)]
 mod imp {
-    pub(crate) use crate::shadow::{keep_alive, touch, Arc, KeepAlive};
+    pub(crate) use crate::shadow::{keep_alive, touch, Arc, KeepAlive, Weak};
     pub(crate) use loom::sync::atomic::{fence, AtomicUsize, Ordering};
 
     /// The shadow count's load is already `Acquire`.
@@ -151,7 +151,7 @@ mod imp {
 }
 
 pub(crate) use imp::{
-    fence, keep_alive, strong_count_acquire, touch, Arc, KeepAlive, Mutex, OnceCell, Ordering,
+    fence, keep_alive, strong_count_acquire, touch, Arc, KeepAlive, Mutex, OnceCell, Ordering, Weak,
 };
 
 /// The atomic word of `state.rs`: a thin newtype so that the rest of the crate

@@ -314,3 +314,24 @@ fn wait_forced_async_vs_force() {
         forcer.join().unwrap();
     });
 }
+
+/// A guard fails (triggering its latch with its own reason) while another
+/// thread triggers with a reason: exactly one reason wins, the failure is
+/// recorded either way, and the drain completes.
+#[test]
+fn guard_fail_vs_trigger() {
+    exhaustive(|| {
+        let shutdown = Shutdown::new();
+        let guard = shutdown.guard_named("job").unwrap();
+        let failer = thread::spawn(move || guard.fail("broken"));
+        shutdown.trigger_with_reason("deploy");
+        failer.join().unwrap();
+        let report = shutdown.wait_drained();
+        let reason = report.reason.as_deref().unwrap();
+        assert!(
+            reason == "deploy" || reason.contains("failed: broken"),
+            "{reason}"
+        );
+        assert_eq!(report.failures.len(), 1);
+    });
+}

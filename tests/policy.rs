@@ -1,0 +1,182 @@
+//! Fail fast with the cause kept: `Guard::fail`, vital guards, and the panic
+//! messages of spawned threads, in `Report::failures`, `Stragglers::failures`
+//! and the latch's reason.
+#![allow(clippy::disallowed_types)] // tests use std sync types directly
+
+mod common;
+
+use std::thread;
+use std::time::Duration;
+
+use quiescent::Shutdown;
+
+#[test]
+fn fail_triggers_its_own_latch_and_keeps_the_cause() {
+    let server = Shutdown::new();
+    let jobs = server.child_named("jobs").unwrap();
+    let fetch = jobs.guard_named("fetch").unwrap();
+    let parse = jobs.guard_named("parse").unwrap();
+    let line = line!() - 1;
+    parse.fail("bad input");
+    assert!(jobs.is_triggered() && fetch.is_triggered());
+    assert!(
+        !server.is_triggered(),
+        "a child's failure stays in its subtree"
+    );
+    assert_eq!(
+        jobs.reason().as_deref(),
+        Some(format!("\"parse\" (tests/policy.rs:{line}) failed: bad input").as_str())
+    );
+    drop(fetch);
+    let report = jobs.wait_drained();
+    assert_eq!(report.failures.len(), 1);
+    let failure = &report.failures[0];
+    assert_eq!(
+        (
+            failure.name.as_deref(),
+            failure.latch.as_str(),
+            failure.reason.as_str()
+        ),
+        (Some("parse"), "jobs", "bad input")
+    );
+    assert_eq!(
+        (failure.site.file(), failure.site.line()),
+        ("tests/policy.rs", line)
+    );
+    let text = report.to_string();
+    assert!(
+        text.contains(&format!(
+            "; failed: jobs: \"parse\" (tests/policy.rs:{line}): bad input"
+        )),
+        "{text}"
+    );
+    // The parent's report lists the subtree's failures too.
+    server.trigger();
+    assert_eq!(server.wait_drained().failures.len(), 1);
+}
+
+#[test]
+fn a_later_failure_keeps_the_first_reason() {
+    let jobs = Shutdown::new();
+    let a = jobs.guard().unwrap();
+    let b = jobs.guard().unwrap();
+    jobs.trigger_with_reason("deploy");
+    a.fail("late");
+    assert_eq!(jobs.reason().as_deref(), Some("deploy"));
+    drop(b);
+    let report = jobs.wait_drained();
+    assert_eq!(report.failures[0].reason, "late");
+    assert_eq!(report.failures[0].name, None);
+    assert!(
+        report
+            .to_string()
+            .contains("; failed: a guard (tests/policy.rs:"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_vital_guard_dropped_by_a_panic_fails_its_latch() {
+    common::quiet_panics();
+    let jobs = Shutdown::new();
+    let other = jobs.guard().unwrap();
+    let guard = jobs.guard().unwrap().vital();
+    let line = line!() - 1;
+    let result = thread::spawn(move || {
+        let _guard = guard;
+        panic!("deliberate: index corrupt");
+    })
+    .join();
+    assert!(result.is_err());
+    assert!(other.is_triggered());
+    assert_eq!(
+        jobs.reason().as_deref(),
+        Some(format!("a guard (tests/policy.rs:{line}) panicked").as_str())
+    );
+    drop(other);
+    let report = jobs.wait_drained();
+    assert_eq!(report.panicked, 1);
+    assert_eq!(report.failures[0].reason, "panicked");
+}
+
+#[test]
+fn a_guard_that_is_not_vital_does_not_trigger_on_panic() {
+    common::quiet_panics();
+    let jobs = Shutdown::new();
+    let guard = jobs.guard().unwrap();
+    let _ = thread::spawn(move || {
+        let _guard = guard;
+        panic!("deliberate");
+    })
+    .join();
+    assert!(!jobs.is_triggered());
+    jobs.trigger();
+    assert!(jobs.wait_drained().failures.is_empty());
+}
+
+#[test]
+fn spawn_named_records_the_panic_message_and_still_reports_the_panic() {
+    common::quiet_panics();
+    let jobs = Shutdown::new();
+    let worker = jobs
+        .spawn_named("worker", |guard| {
+            let _guard = guard.vital();
+            panic!("deliberate: disk full");
+        })
+        .unwrap();
+    let line = line!() - 5;
+    let panic = worker.join().unwrap_err();
+    assert_eq!(panic.downcast_ref::<&str>(), Some(&"deliberate: disk full"));
+    assert!(jobs.is_triggered());
+    let report = jobs.wait_drained_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(report.failures.len(), 1, "{report:?}");
+    let failure = &report.failures[0];
+    assert_eq!(failure.name.as_deref(), Some("worker"));
+    assert_eq!(failure.reason, "deliberate: disk full");
+    assert_eq!(failure.site.line(), line);
+    // The latch's reason (from the vital guard's drop) names the worker.
+    let reason = jobs.reason().unwrap();
+    assert!(
+        reason.starts_with("\"worker\" (tests/policy.rs:"),
+        "{reason}"
+    );
+
+    // A thread that is not vital: the message is recorded, nothing triggers.
+    let other = Shutdown::new();
+    let worker = other
+        .spawn(|_guard| -> () { std::panic::panic_any(format!("deliberate: {}", 42)) })
+        .unwrap();
+    assert!(worker.join().is_err());
+    assert!(!other.is_triggered());
+    other.trigger();
+    let report = other.wait_drained();
+    assert_eq!(report.failures[0].reason, "deliberate: 42");
+    assert_eq!(report.failures[0].name, None);
+}
+
+#[test]
+fn stragglers_list_the_failures_too() {
+    let jobs = Shutdown::new();
+    let stuck = jobs.guard_named("stuck").unwrap();
+    jobs.guard_named("broken").unwrap().fail("oops");
+    let s = jobs.wait_drained_timeout(Duration::ZERO).unwrap_err();
+    assert_eq!(s.failures.len(), 1);
+    assert!(
+        s.to_string()
+            .contains("; failed: \"broken\" (tests/policy.rs:"),
+        "{s}"
+    );
+    drop(stuck);
+}
+
+#[test]
+fn a_failure_with_no_handle_left_is_recorded_without_panicking() {
+    let jobs = Shutdown::new();
+    let guard = jobs.guard_named("orphan").unwrap();
+    let drained = jobs.wait_drained_async();
+    drop(jobs);
+    // The future keeps the tree, so the failure still triggers it.
+    guard.fail("after the handles");
+    let report = futures_executor::block_on(drained);
+    assert_eq!(report.failures[0].reason, "after the handles");
+}
