@@ -547,7 +547,7 @@ fn main() {
         std::panic::set_hook(Box::new(|info| eprintln!("(expected) {info}")));
     }
     let root = Shutdown::new();
-    #[cfg(feature = "signal")]
+    #[cfg(all(feature = "signal", unix))]
     if let Err(e) = root.trigger_on_signals() {
         eprintln!("hub: cannot listen for Ctrl-C: {e}");
     }

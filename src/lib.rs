@@ -61,12 +61,16 @@ mod report;
 #[cfg(loom)]
 mod shadow;
 mod shutdown;
+#[cfg(all(feature = "signal", unix))]
+mod signals;
 mod state;
 mod sync;
 mod wait_group;
 
 pub use report::{Failure, Holders, Report, ShutdownStarted, Straggler, Stragglers, Timeout};
 pub use shutdown::{Guard, Shutdown};
+#[cfg(all(feature = "signal", unix))]
+pub use signals::{SecondSignal, Signals};
 pub use wait_group::{Token, WaitGroup};
 
 /// Under `--cfg loom`: the nodes (groups, latches) allocated and not yet

@@ -1291,63 +1291,65 @@ impl Shutdown {
         Ok(self.guard_named(name)?.track(fut))
     }
 
-    /// Triggers this latch on the first SIGINT or SIGTERM, with the signal's
-    /// name as the reason; a second signal while draining exits the process
-    /// at once with status 130.
+    /// Shuts down on SIGINT and SIGTERM with the default policy of
+    /// [`Shutdown::signals`]: the first signal triggers (the signal's name is
+    /// the reason), a second one during the drain [forces](Self::force), a
+    /// third (or a second after forcing) prints the stragglers to stderr and
+    /// exits with 128 + the signal number, and once the drain has completed
+    /// signals no longer exit the process. Same as `self.signals().install()`.
     ///
-    /// Installs the handlers through `signal-hook` and starts one thread that
-    /// listens for them (the only thread this crate ever starts by itself).
-    /// Call it once per process, on the root latch.
-    ///
-    /// # Errors
-    ///
-    /// `ErrorKind::AlreadyExists` if it was already called in this process;
-    /// otherwise whatever registering the handlers or starting the thread
-    /// returned.
     /// ```no_run
-    /// # #[cfg(feature = "signal")] {
     /// let shutdown = quiescent::Shutdown::new();
     /// shutdown.trigger_on_signals()?;
     /// // ... run; Ctrl-C triggers `shutdown` with the reason "SIGINT" ...
     /// shutdown.wait_drained();
-    /// # }
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    #[cfg(feature = "signal")]
+    ///
+    /// Unix only: signal-hook's signal iterator does not exist on Windows,
+    /// and no Windows target can be built and tested where this crate is
+    /// developed, so there the `signal` feature compiles and adds nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`Signals::install`](crate::Signals::install).
+    #[cfg(all(feature = "signal", unix))]
     pub fn trigger_on_signals(&self) -> std::io::Result<()> {
-        use signal_hook::consts::{SIGINT, SIGTERM};
+        self.signals().install()
+    }
 
-        // Signals are process-wide: a second listener would see the first
-        // signal as "the second" and exit. Not synchronization that loom
-        // needs to see: it only guards handler registration.
-        #[allow(clippy::disallowed_types)]
-        static INSTALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-        if INSTALLED.swap(true, std::sync::atomic::Ordering::Relaxed) {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::AlreadyExists,
-                "trigger_on_signals was already called in this process; \
-                 make the other latches children of that one instead",
-            ));
-        }
+    /// A builder for this latch's signal policy: which signals, what a second
+    /// one does, whether the stragglers are printed before an exit. Defaults
+    /// as [`trigger_on_signals`](Self::trigger_on_signals).
+    ///
+    /// ```no_run
+    /// use quiescent::SecondSignal;
+    ///
+    /// let shutdown = quiescent::Shutdown::new();
+    /// shutdown
+    ///     .signals()
+    ///     .only(&[signal_hook::consts::SIGTERM])
+    ///     .on_second(SecondSignal::Exit)
+    ///     .print_stragglers(false)
+    ///     .install()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[cfg(all(feature = "signal", unix))]
+    pub fn signals(&self) -> crate::signals::Signals {
+        crate::signals::Signals::new(self.clone())
+    }
 
-        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
-        let shutdown = self.clone();
-        std::thread::Builder::new()
-            .name("quiescent-signals".into())
-            .spawn(move || {
-                for signal in signals.forever() {
-                    let name = if signal == SIGINT {
-                        "SIGINT"
-                    } else {
-                        "SIGTERM"
-                    };
-                    if !shutdown.trigger_with_reason(name) {
-                        eprintln!("quiescent: second {name} while shutting down, exiting now");
-                        std::process::exit(130);
-                    }
-                }
-            })?;
-        Ok(())
+    /// Whether the latch is triggered and drained (for the signal policy).
+    #[cfg(all(feature = "signal", unix))]
+    pub(crate) fn is_drained(&self) -> bool {
+        self.tree.latch.core.snapshot().is_drained()
+    }
+
+    /// Who is still holding on right now, as a drain that gives up would
+    /// report it (for the signal policy).
+    #[cfg(all(feature = "signal", unix))]
+    pub(crate) fn give_up_now(&self) -> Result<Report, Stragglers> {
+        Tree::give_up(&self.tree)
     }
 }
 

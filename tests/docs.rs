@@ -5,10 +5,11 @@
 //! them fails here.
 
 /// `(file, source)` of the modules that define the public types.
-const SOURCES: [(&str, &str); 3] = [
+const SOURCES: [(&str, &str); 4] = [
     ("src/wait_group.rs", include_str!("../src/wait_group.rs")),
     ("src/shutdown.rs", include_str!("../src/shutdown.rs")),
     ("src/report.rs", include_str!("../src/report.rs")),
+    ("src/signals.rs", include_str!("../src/signals.rs")),
 ];
 
 /// Each `pub fn` with its doc comment (the `///` lines above it).

@@ -1,42 +1,102 @@
-//! The `signal` feature: the first SIGTERM/SIGINT triggers with the signal's
-//! name as reason; a second one exits at once with status 130. Each scenario
-//! runs in a child process (this test binary, re-run with an env var), since
-//! signal handlers and exits are process-wide.
+//! The `signal` feature's policy, with real signals sent to child processes
+//! (this test binary, re-run with an env var), since handlers and exits are
+//! process-wide:
+//! * the first SIGINT/SIGTERM triggers, with the signal's name as reason;
+//! * a second one during the drain forces;
+//! * a third (or a second after forcing) prints the stragglers and exits
+//!   with 128 + the signal number;
+//! * after the drain, signals no longer exit;
+//! * the builder changes what the second one does and whether to print.
 #![cfg(all(feature = "signal", unix))]
 
 mod common;
 
 use std::process::{Command, Output};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::bounded;
-use quiescent::Shutdown;
+use quiescent::{SecondSignal, Shutdown};
 use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::low_level::raise;
 
 const CHILD: &str = "QUIESCENT_SIGNAL_CHILD";
+
+/// Waits (bounded) until `cond` holds: the signal thread acts asynchronously.
+fn eventually(cond: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < Duration::from_secs(10), "timed out");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
 
 /// In the child process: run the scenario, print what happened, exit.
 fn child_main(scenario: &str) -> ! {
     let shutdown = Shutdown::new();
-    shutdown.trigger_on_signals().unwrap();
     match scenario {
         "sigint-drains" => {
+            shutdown.trigger_on_signals().unwrap();
             let err = Shutdown::new().trigger_on_signals().unwrap_err();
             assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
-            signal_hook::low_level::raise(SIGINT).unwrap();
+            raise(SIGINT).unwrap();
             let report = shutdown
                 .wait_drained_timeout(Duration::from_secs(10))
                 .unwrap();
             println!("drained after {}", report.reason.unwrap());
         }
-        "second-signal-exits" => {
-            let guard = shutdown.guard_named("stuck").unwrap();
-            signal_hook::low_level::raise(SIGTERM).unwrap();
+        "second-forces-third-exits" => {
+            shutdown.trigger_on_signals().unwrap();
+            let guard = shutdown.guard_named("stuck-writer").unwrap();
+            raise(SIGTERM).unwrap();
             assert!(guard.wait_triggered_timeout(Duration::from_secs(10)));
             println!("triggered by {}", shutdown.reason().unwrap());
-            signal_hook::low_level::raise(SIGINT).unwrap();
+            raise(SIGINT).unwrap();
+            eventually(|| guard.is_forced());
+            println!("forced");
+            raise(SIGTERM).unwrap();
+            std::thread::sleep(Duration::from_secs(10));
+            println!("still alive after the third signal");
+        }
+        "no-exit-after-the-drain" => {
+            shutdown.trigger_on_signals().unwrap();
+            raise(SIGTERM).unwrap();
+            shutdown
+                .wait_drained_timeout(Duration::from_secs(10))
+                .unwrap();
+            raise(SIGTERM).unwrap();
+            raise(SIGINT).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            println!("still alive after the drain");
+        }
+        "builder-exit-quietly" => {
+            shutdown
+                .signals()
+                .only(&[SIGTERM])
+                .on_second(SecondSignal::Exit)
+                .print_stragglers(false)
+                .install()
+                .unwrap();
+            let guard = shutdown.guard_named("stuck-writer").unwrap();
+            raise(SIGTERM).unwrap();
+            assert!(guard.wait_triggered_timeout(Duration::from_secs(10)));
+            raise(SIGTERM).unwrap();
             std::thread::sleep(Duration::from_secs(10));
             println!("still alive after the second signal");
+        }
+        "builder-ignore" => {
+            shutdown
+                .signals()
+                .on_second(SecondSignal::Ignore)
+                .install()
+                .unwrap();
+            let guard = shutdown.guard().unwrap();
+            raise(SIGINT).unwrap();
+            assert!(guard.wait_triggered_timeout(Duration::from_secs(10)));
+            raise(SIGINT).unwrap();
+            raise(SIGINT).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            assert!(!guard.is_forced());
+            println!("still alive, not forced");
         }
         other => panic!("unknown scenario {other}"),
     }
@@ -67,10 +127,66 @@ fn first_signal_triggers_with_its_name() {
 }
 
 #[test]
-fn second_signal_exits_with_130() {
-    let out = run_child("second_signal_exits_with_130", "second-signal-exits");
+fn second_signal_forces_and_third_exits_naming_the_stragglers() {
+    let out = run_child(
+        "second_signal_forces_and_third_exits_naming_the_stragglers",
+        "second-forces-third-exits",
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stdout.contains("triggered by SIGTERM"), "{stdout}");
+    assert!(stdout.contains("forced"), "{stdout}");
     assert!(!stdout.contains("still alive"), "{stdout}");
-    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    assert_eq!(out.status.code(), Some(128 + SIGTERM), "{out:?}");
+    assert!(
+        stderr.contains("SIGINT while shutting down; forcing"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("quiescent: SIGTERM again, exiting: 1 guard still held")
+            && stderr.contains("even after forcing: \"stuck-writer\" (tests/signal.rs:"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn signals_after_the_drain_do_not_exit() {
+    let out = run_child(
+        "signals_after_the_drain_do_not_exit",
+        "no-exit-after-the-drain",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("still alive after the drain"), "{stdout}");
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("after the drain completed; not exiting"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_builder_can_exit_on_the_second_signal_without_printing() {
+    let out = run_child(
+        "the_builder_can_exit_on_the_second_signal_without_printing",
+        "builder-exit-quietly",
+    );
+    assert_eq!(out.status.code(), Some(128 + SIGTERM), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("SIGTERM again, exiting"), "{stderr}");
+    assert!(!stderr.contains("stuck-writer"), "{stderr}");
+}
+
+#[test]
+fn the_builder_can_ignore_further_signals() {
+    let out = run_child("the_builder_can_ignore_further_signals", "builder-ignore");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("still alive, not forced"), "{stdout}");
+    assert!(out.status.success(), "{out:?}");
+}
+
+#[test]
+fn an_empty_signal_list_is_refused() {
+    let err = Shutdown::new().signals().only(&[]).install().unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
 }

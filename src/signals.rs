@@ -1,0 +1,176 @@
+//! The `signal` feature (unix): SIGINT/SIGTERM drive a [`Shutdown`] through
+//! its phases, with a policy a person can predict at 3 a.m.
+
+use std::io;
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+
+use crate::Shutdown;
+
+/// What a signal does once the shutdown is under way (and not yet drained).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SecondSignal {
+    /// [Force](Shutdown::force) the shutdown; a further signal exits. The
+    /// default.
+    Force,
+    /// Print the stragglers (unless told not to) and exit with 128 + the
+    /// signal number.
+    Exit,
+    /// Do nothing: the process exits only when the application says so.
+    Ignore,
+}
+
+/// The signal policy of a latch: built by [`Shutdown::signals`], started by
+/// [`install`](Self::install).
+///
+/// ```no_run
+/// use quiescent::SecondSignal;
+///
+/// let shutdown = quiescent::Shutdown::new();
+/// shutdown.signals().on_second(SecondSignal::Exit).install()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+#[must_use = "a signal policy does nothing until installed"]
+pub struct Signals {
+    shutdown: Shutdown,
+    signals: Vec<i32>,
+    second: SecondSignal,
+    print: bool,
+}
+
+impl Signals {
+    pub(crate) fn new(shutdown: Shutdown) -> Self {
+        Self {
+            shutdown,
+            signals: vec![SIGINT, SIGTERM],
+            second: SecondSignal::Force,
+            print: true,
+        }
+    }
+
+    /// Listens to these signals instead of SIGINT and SIGTERM.
+    ///
+    /// ```no_run
+    /// let shutdown = quiescent::Shutdown::new();
+    /// shutdown.signals().only(&[signal_hook::consts::SIGHUP]).install()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn only(mut self, signals: &[i32]) -> Self {
+        self.signals = signals.to_vec();
+        self
+    }
+
+    /// What a signal during the drain does ([`SecondSignal::Force`] unless
+    /// told otherwise).
+    ///
+    /// ```no_run
+    /// let shutdown = quiescent::Shutdown::new();
+    /// shutdown.signals().on_second(quiescent::SecondSignal::Ignore).install()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn on_second(mut self, what: SecondSignal) -> Self {
+        self.second = what;
+        self
+    }
+
+    /// Whether the straggler list goes to stderr before a signal exits the
+    /// process (yes unless told otherwise): whoever pressed Ctrl-C twice
+    /// wants to know what was stuck.
+    ///
+    /// ```no_run
+    /// let shutdown = quiescent::Shutdown::new();
+    /// shutdown.signals().print_stragglers(false).install()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn print_stragglers(mut self, print: bool) -> Self {
+        self.print = print;
+        self
+    }
+
+    /// Installs the handlers through signal-hook and starts the one thread
+    /// that listens for them (the only thread this crate ever starts by
+    /// itself). Once per process: signals are process-wide; make other
+    /// latches children of this one instead.
+    ///
+    /// ```no_run
+    /// let shutdown = quiescent::Shutdown::new();
+    /// shutdown.signals().install()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `ErrorKind::AlreadyExists` if a policy was already installed in this
+    /// process; `ErrorKind::InvalidInput` for an empty or forbidden signal
+    /// list; otherwise whatever registering the handlers or starting the
+    /// thread returned.
+    pub fn install(self) -> io::Result<()> {
+        // Not synchronization that loom needs to see: it only guards the
+        // process-wide registration.
+        #[allow(clippy::disallowed_types)]
+        static INSTALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if self.signals.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no signal to listen to",
+            ));
+        }
+        if INSTALLED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "a signal policy was already installed in this process; \
+                 make the other latches children of that one instead",
+            ));
+        }
+        let mut iterator = match signal_hook::iterator::Signals::new(&self.signals) {
+            Ok(iterator) => iterator,
+            Err(e) => {
+                INSTALLED.store(false, std::sync::atomic::Ordering::Relaxed);
+                return Err(e);
+            }
+        };
+        std::thread::Builder::new()
+            .name("quiescent-signals".into())
+            .spawn(move || {
+                for signo in iterator.forever() {
+                    self.on_signal(signo);
+                }
+            })?;
+        Ok(())
+    }
+
+    /// One signal, by the policy.
+    fn on_signal(&self, signo: i32) {
+        let name = signal_hook::low_level::signal_name(signo).unwrap_or("signal");
+        let shutdown = &self.shutdown;
+        if shutdown.trigger_with_reason(name) {
+            return;
+        }
+        if shutdown.is_drained() {
+            eprintln!("quiescent: {name} after the drain completed; not exiting");
+            return;
+        }
+        match self.second {
+            SecondSignal::Ignore => {
+                eprintln!("quiescent: {name} while shutting down; ignored");
+            }
+            SecondSignal::Force if !shutdown.is_forced() => {
+                eprintln!("quiescent: {name} while shutting down; forcing (another one exits)");
+                shutdown.force();
+            }
+            SecondSignal::Force | SecondSignal::Exit => self.exit(name, signo),
+        }
+    }
+
+    fn exit(&self, name: &str, signo: i32) -> ! {
+        match self.shutdown.give_up_now() {
+            Err(stragglers) if self.print => {
+                eprintln!("quiescent: {name} again, exiting: {stragglers}");
+            }
+            _ => eprintln!("quiescent: {name} again, exiting"),
+        }
+        std::process::exit(128 + signo)
+    }
+}
