@@ -8,7 +8,9 @@ use std::fmt;
 use std::panic::Location;
 use std::time::{Duration, Instant};
 
-/// The outcome of a completed drain.
+/// The outcome of a completed drain. `Display` writes one line; the
+/// alternate form (`{:#}`) puts each failure and the panicked count on lines
+/// of their own.
 ///
 /// ```
 /// let shutdown = quiescent::Shutdown::new();
@@ -55,9 +57,10 @@ impl fmt::Display for Report {
         }
         write_failures(f, &self.failures)?;
         if self.panicked > 0 {
+            let sep = if f.alternate() { "\n  " } else { "; " };
             write!(
                 f,
-                "; {} guard(s) were dropped by a panicking thread",
+                "{sep}{} guard(s) were dropped by a panicking thread",
                 self.panicked
             )?;
         }
@@ -103,10 +106,16 @@ impl fmt::Display for Holders {
     }
 }
 
-/// `: "name" (file:line, held 1.2s), ..., and N unnamed`.
+/// `: "name" (file:line, held 1.2s), ..., and N unnamed`; with `{:#}`, one
+/// line each.
 fn write_named(f: &mut fmt::Formatter<'_>, named: &[Straggler], count: usize) -> fmt::Result {
+    let alternate = f.alternate();
     for (i, s) in named.iter().enumerate() {
-        let sep = if i == 0 { ": " } else { ", " };
+        let sep = match (alternate, i) {
+            (true, _) => "\n  ",
+            (false, 0) => ": ",
+            (false, _) => ", ",
+        };
         f.write_str(sep)?;
         if !s.latch.is_empty() {
             write!(f, "{}: ", s.latch)?;
@@ -122,14 +131,16 @@ fn write_named(f: &mut fmt::Formatter<'_>, named: &[Straggler], count: usize) ->
     }
     let unnamed = count.saturating_sub(named.len());
     if unnamed > 0 && !named.is_empty() {
-        write!(f, ", and {unnamed} unnamed")?;
+        let sep = if alternate { "\n  " } else { ", " };
+        write!(f, "{sep}and {unnamed} unnamed")?;
     }
     Ok(())
 }
 
 fn write_panicked(f: &mut fmt::Formatter<'_>, panicked: usize) -> fmt::Result {
     if panicked > 0 {
-        write!(f, "; {panicked} dropped by a panicking thread")?;
+        let sep = if f.alternate() { "\n  " } else { "; " };
+        write!(f, "{sep}{panicked} dropped by a panicking thread")?;
     }
     Ok(())
 }
@@ -158,8 +169,10 @@ pub struct Straggler {
 
 /// A bounded drain timed out: who is still holding on.
 ///
-/// Its `Display` names every named straggler with where it was made and how
-/// long it has been held:
+/// Its `Display` names every named straggler with its latch path, where it
+/// was made and how long it has been held, then the failures and the
+/// panicked count, on one line; the alternate form (`{:#}`) gives each its own
+/// line, for a person reading a terminal:
 ///
 /// ```
 /// use std::time::Duration;
@@ -270,10 +283,15 @@ impl fmt::Display for Failure {
     }
 }
 
-/// `; failed: <failure>, <failure>`.
+/// `; failed: <failure>, <failure>`; with `{:#}`, one line each.
 fn write_failures(f: &mut fmt::Formatter<'_>, failures: &[Failure]) -> fmt::Result {
+    let alternate = f.alternate();
     for (i, failure) in failures.iter().enumerate() {
-        let sep = if i == 0 { "; failed: " } else { ", " };
+        let sep = match (alternate, i) {
+            (true, _) => "\n  failed: ",
+            (false, 0) => "; failed: ",
+            (false, _) => ", ",
+        };
         write!(f, "{sep}{failure}")?;
     }
     Ok(())
@@ -467,6 +485,65 @@ mod tests {
                 "1 guard still held 7.0s after shutdown even after forcing: \
                  \"writer\" (src/report.rs:{}, held 7.0s)",
                 site.line()
+            )
+        );
+    }
+
+    #[test]
+    fn the_alternate_form_reads_on_a_few_lines() {
+        let site = Location::caller();
+        let line = site.line();
+        let failure = Failure {
+            name: Some("parse".into()),
+            latch: "jobs".into(),
+            site,
+            reason: "bad input".into(),
+        };
+        let mut reader = straggler("reader-3", 2.1, site);
+        reader.latch = "server/readers".into();
+        let s = Stragglers {
+            remaining: 3,
+            names: vec!["reader-3".into(), "writer".into()],
+            panicked: 1,
+            reason: Some("SIGTERM".into()),
+            elapsed: Duration::from_secs(5),
+            forced: true,
+            failures: vec![failure.clone()],
+            held: vec![reader, straggler("writer", 7.1, site)],
+        };
+        assert_eq!(
+            format!("{s:#}"),
+            format!(
+                "3 guards still held 5.0s after shutdown (SIGTERM) even after forcing\n  \
+                 server/readers: \"reader-3\" (src/report.rs:{line}, held 2.1s)\n  \
+                 \"writer\" (src/report.rs:{line}, held 7.1s)\n  \
+                 and 1 unnamed\n  \
+                 failed: jobs: \"parse\" (src/report.rs:{line}): bad input\n  \
+                 1 dropped by a panicking thread"
+            )
+        );
+        let report = Report {
+            panicked: 1,
+            elapsed: Duration::from_millis(4_500),
+            reason: Some("deploy".into()),
+            latch: String::new(),
+            forced: false,
+            failures: vec![failure],
+        };
+        assert_eq!(
+            format!("{report:#}"),
+            format!(
+                "drained 4.5s after shutdown (deploy)\n  \
+                 failed: jobs: \"parse\" (src/report.rs:{line}): bad input\n  \
+                 1 guard(s) were dropped by a panicking thread"
+            )
+        );
+        // The one-line form says the same on one line.
+        assert_eq!(
+            report.to_string(),
+            format!(
+                "drained 4.5s after shutdown (deploy); failed: jobs: \"parse\" \
+                 (src/report.rs:{line}): bad input; 1 guard(s) were dropped by a panicking thread"
             )
         );
     }

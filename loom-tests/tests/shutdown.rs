@@ -338,3 +338,34 @@ fn guard_fail_vs_trigger() {
         assert_eq!(report.failures.len(), 1);
     });
 }
+
+/// `force()` on a latch not yet triggered races `guard()`: forcing triggers
+/// first, so admission is one decision with it, as with `trigger()`. A guard
+/// admitted before is seen forced and counted by the drain; one asked for
+/// after is refused.
+#[test]
+fn force_vs_guard_admission() {
+    exhaustive(|| {
+        let shutdown = Shutdown::new();
+        let data = Arc::new(Data::default());
+        let admitted = {
+            let (shutdown, data) = (shutdown.clone(), data.clone());
+            thread::spawn(move || match shutdown.guard() {
+                Ok(guard) => {
+                    data.write(1);
+                    drop(guard);
+                    true
+                }
+                Err(_) => false,
+            })
+        };
+        shutdown.force();
+        assert!(shutdown.is_triggered() && shutdown.is_forced());
+        assert!(shutdown.guard().is_err());
+        let report = shutdown.wait_drained();
+        assert!(report.forced);
+        if admitted.join().unwrap() {
+            assert_eq!(data.read(), 1);
+        }
+    });
+}
