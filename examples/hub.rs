@@ -45,8 +45,11 @@ pub struct Config {
     pub clients: usize,
     /// Run time before the shutdown is triggered.
     pub seconds: f64,
-    /// How long the shutdown may take.
+    /// How long the shutdown may take before it is forced.
     pub grace: f64,
+    /// How long the forced (second) phase may take before stragglers are
+    /// named.
+    pub hard: f64,
     /// Leave one named guard hanging.
     pub stuck: bool,
     /// Make one connection handler panic.
@@ -54,10 +57,12 @@ pub struct Config {
 }
 
 /// The help text.
-pub const USAGE: &str = "usage: hub [--clients N] [--seconds S] [--grace S] [--stuck] [--panic]
+pub const USAGE: &str =
+    "usage: hub [--clients N] [--seconds S] [--grace S] [--hard S] [--stuck] [--panic]
   --clients N   in-process clients generating load (default 8, 1..=256)
   --seconds S   how long to run before shutting down (default 3)
-  --grace S     how long the shutdown may take before stragglers are named (default 2)
+  --grace S     how long the shutdown may take before it is forced (default 2)
+  --hard S      how long the forced phase may take before stragglers are named (default 1)
   --stuck       leave one named guard hanging, to show the straggler report
   --panic       make one connection handler panic, to show it is reported and still drained";
 
@@ -67,6 +72,7 @@ impl Default for Config {
             clients: 8,
             seconds: 3.0,
             grace: 2.0,
+            hard: 1.0,
             stuck: false,
             panic: false,
         }
@@ -90,17 +96,17 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Config, Str
                         format!("--clients takes a whole number from 1 to 256, not {v:?}")
                     })?;
             }
-            "--seconds" | "--grace" => {
+            "--seconds" | "--grace" | "--hard" => {
                 let v = value(&flag)?;
                 let secs: f64 = v
                     .parse()
                     .ok()
                     .filter(|s: &f64| s.is_finite() && (0.0..=3600.0).contains(s))
                     .ok_or_else(|| format!("{flag} takes seconds from 0 to 3600, not {v:?}"))?;
-                if flag == "--seconds" {
-                    config.seconds = secs;
-                } else {
-                    config.grace = secs;
+                match flag.as_str() {
+                    "--seconds" => config.seconds = secs,
+                    "--grace" => config.grace = secs,
+                    _ => config.hard = secs,
                 }
             }
             "--stuck" => config.stuck = true,
@@ -125,6 +131,9 @@ pub struct Outcome {
     pub routed: u64,
     /// Copies the clients received.
     pub delivered: u64,
+    /// Copies a writer dropped because the shutdown was forced before it
+    /// could write them (the second phase: abandon in-flight work).
+    pub abandoned: u64,
     /// Goodbyes the clients received (one per connection).
     pub goodbyes: u64,
     /// Per component, in shutdown order: name and time from trigger to drained.
@@ -142,7 +151,7 @@ pub struct Outcome {
 impl Outcome {
     /// Every line sent was read, and every copy routed was delivered.
     pub fn nothing_lost(&self) -> bool {
-        self.sent == self.read && self.routed == self.delivered
+        self.sent == self.read && self.routed == self.delivered + self.abandoned
     }
 
     /// Guards dropped by a panicking thread, whether or not the drain
@@ -185,6 +194,7 @@ struct Counters {
     read: AtomicU64,
     routed: AtomicU64,
     delivered: AtomicU64,
+    abandoned: AtomicU64,
     goodbyes: AtomicU64,
     connections: AtomicU64,
 }
@@ -286,9 +296,12 @@ pub fn run(config: &Config, root: Shutdown) -> std::io::Result<Outcome> {
         let drained = latch.wait_drained_timeout(left).ok();
         stages.push((name, drained.map(|_| triggered.elapsed())));
     }
-    let result = latches
-        .root
-        .wait_drained_timeout(grace.saturating_sub(triggered.elapsed()));
+    // What is left of the grace, then the forced phase: writers still
+    // behind drop their queued messages instead of writing them.
+    let result = latches.root.shutdown_phased(
+        grace.saturating_sub(triggered.elapsed()),
+        Duration::from_secs_f64(config.hard),
+    );
     // The clients count what they sent and received when they finish; the
     // server keeps draining past a grace that ran out, so give them a moment
     // either way, and say so if they still are not done.
@@ -309,6 +322,7 @@ pub fn run(config: &Config, root: Shutdown) -> std::io::Result<Outcome> {
         read: counters.read.load(Ordering::Relaxed),
         routed: counters.routed.load(Ordering::Relaxed),
         delivered: counters.delivered.load(Ordering::Relaxed),
+        abandoned: counters.abandoned.load(Ordering::Relaxed),
         goodbyes: counters.goodbyes.load(Ordering::Relaxed),
         stages,
         result,
@@ -353,7 +367,8 @@ fn accept(
         let (tx, rx) = mpsc::channel();
         let _ = hub.send(Event::Join(id, tx));
         let write_half = stream.try_clone()?;
-        thread::spawn(move || write_loop(writer, write_half, rx));
+        let abandoned = counters.clone();
+        thread::spawn(move || write_loop(writer, write_half, rx, &abandoned));
         let (hub, counters) = (hub.clone(), counters.clone());
         let panics = std::mem::take(&mut panic_next);
         thread::spawn(move || read_loop(reader, stream, id, hub, &counters, panics));
@@ -390,7 +405,12 @@ fn read_loop(
 }
 
 /// One connection's single writer: owns the write half, fed by the hub.
-fn write_loop(guard: Guard, mut stream: TcpStream, rx: mpsc::Receiver<String>) {
+fn write_loop(
+    guard: Guard,
+    mut stream: TcpStream,
+    rx: mpsc::Receiver<String>,
+    counters: &Counters,
+) {
     let mut told = false;
     loop {
         if !told && guard.is_triggered() {
@@ -398,6 +418,14 @@ fn write_loop(guard: Guard, mut stream: TcpStream, rx: mpsc::Receiver<String>) {
             if stream.write_all(b"draining\n").is_err() {
                 return;
             }
+        }
+        if guard.is_forced() {
+            // The second phase: discard what is queued, and what the hub
+            // still routes here, instead of writing it (counted, so that
+            // "nothing lost" stays exact). The client was told to stop.
+            let dropped = rx.iter().count() as u64;
+            counters.abandoned.fetch_add(dropped, Ordering::Relaxed);
+            break;
         }
         match rx.recv_timeout(Duration::from_millis(5)) {
             Ok(line) => {
@@ -492,11 +520,16 @@ pub fn print(config: &Config, outcome: &Outcome) {
     );
     println!("  connections  {}", outcome.connections);
     println!(
-        "  messages     sent {}, read by the server {}, copies routed {}, delivered {}{}",
+        "  messages     sent {}, read by the server {}, copies routed {}, delivered {}{}{}",
         outcome.sent,
         outcome.read,
         outcome.routed,
         outcome.delivered,
+        if outcome.abandoned > 0 {
+            format!(", abandoned when forced {}", outcome.abandoned)
+        } else {
+            String::new()
+        },
         match (outcome.clients_done, outcome.nothing_lost()) {
             (false, _) => " (clients still running: counts incomplete)",
             (true, true) => " (nothing lost)",

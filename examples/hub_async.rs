@@ -28,8 +28,10 @@ pub struct Config {
     pub clients: usize,
     /// Run time before the shutdown is triggered.
     pub seconds: f64,
-    /// How long the shutdown may take.
+    /// How long the shutdown may take before it is forced.
     pub grace: f64,
+    /// How long the forced phase may take before stragglers are named.
+    pub hard: f64,
 }
 
 impl Default for Config {
@@ -38,11 +40,12 @@ impl Default for Config {
             clients: 8,
             seconds: 2.0,
             grace: 2.0,
+            hard: 1.0,
         }
     }
 }
 
-/// Parses `--clients N --seconds S --grace S`.
+/// Parses `--clients N --seconds S --grace S --hard S`.
 pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Config, String> {
     let mut config = Config::default();
     let mut args = args.into_iter();
@@ -66,6 +69,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Config, Str
             }
             "--seconds" => config.seconds = seconds()?,
             "--grace" => config.grace = seconds()?,
+            "--hard" => config.hard = seconds()?,
             _ => return Err(format!("unknown flag {flag:?}")),
         }
     }
@@ -85,6 +89,8 @@ pub struct Counts {
     pub routed: AtomicU64,
     /// Copies the clients received.
     pub delivered: AtomicU64,
+    /// Copies a writer discarded once the shutdown was forced.
+    pub abandoned: AtomicU64,
     /// Goodbyes the clients received.
     pub goodbyes: AtomicU64,
 }
@@ -137,7 +143,7 @@ pub async fn run(
                 };
                 counts.connections.fetch_add(1, Ordering::Relaxed);
                 let _ = hub_tx.send(Event::Join(id, tx));
-                tokio::spawn(write_loop(writer, write_half, rx));
+                tokio::spawn(write_loop(writer, write_half, rx, counts.clone()));
                 tokio::spawn(reader);
                 id += 1;
             }
@@ -153,8 +159,14 @@ pub async fn run(
     )
     .await;
     root.trigger_with_reason("run time over");
-    let grace = Duration::from_secs_f64(config.grace);
-    let result = root.shutdown_async().until(tokio::time::sleep(grace)).await;
+    let (grace, hard) = (
+        Duration::from_secs_f64(config.grace),
+        Duration::from_secs_f64(config.hard),
+    );
+    // The grace, then the forced phase (its timer starts when it begins).
+    let result = root
+        .shutdown_phased_async(tokio::time::sleep(grace), || tokio::time::sleep(hard))
+        .await;
     // The clients add what they sent once they have read their goodbye and
     // finished: wait for them (bounded) before the counts are read, or a
     // slow machine reports messages as lost that were only not yet counted.
@@ -186,17 +198,29 @@ async fn write_loop(
     guard: Guard,
     mut write: tokio::net::tcp::OwnedWriteHalf,
     mut rx: mpsc::UnboundedReceiver<String>,
+    counts: Arc<Counts>,
 ) {
     let mut told = false;
     // Created once, not per message: each new trigger future that finds the
     // latch untriggered registers (and allocates) a listener.
     let stop = guard.wait_triggered_async();
     tokio::pin!(stop);
+    let forced = guard.wait_forced_async();
+    tokio::pin!(forced);
     loop {
         tokio::select! {
             _ = &mut stop, if !told => {
                 told = true;
                 if write.write_all(b"draining\n").await.is_err() { return; }
+            }
+            _ = &mut forced, if told => {
+                // The second phase: discard what is queued and still routed
+                // here instead of writing it (counted, so nothing is lost
+                // unaccounted).
+                while rx.recv().await.is_some() {
+                    counts.abandoned.fetch_add(1, Ordering::Relaxed);
+                }
+                break;
             }
             line = rx.recv() => match line {
                 Some(line) => {
@@ -293,11 +317,12 @@ fn main() {
         counts.sent.load(Ordering::Relaxed),
         counts.read.load(Ordering::Relaxed),
     );
-    let (routed, delivered) = (
+    let (routed, delivered, abandoned) = (
         counts.routed.load(Ordering::Relaxed),
         counts.delivered.load(Ordering::Relaxed),
+        counts.abandoned.load(Ordering::Relaxed),
     );
-    let lost = sent != read || routed != delivered;
+    let lost = sent != read || routed != delivered + abandoned;
     println!(
         "hub_async: {} clients for {:.1}s",
         config.clients, config.seconds
@@ -307,7 +332,12 @@ fn main() {
         counts.connections.load(Ordering::Relaxed)
     );
     println!(
-        "  messages     sent {sent}, read {read}, routed {routed}, delivered {delivered}{}",
+        "  messages     sent {sent}, read {read}, routed {routed}, delivered {delivered}{}{}",
+        if abandoned > 0 {
+            format!(", abandoned when forced {abandoned}")
+        } else {
+            String::new()
+        },
         if lost {
             " (LOST MESSAGES)"
         } else {

@@ -90,6 +90,7 @@ fn hub_stuck_names_the_straggler_and_fails() {
         let config = hub::Config {
             stuck: true,
             grace: 0.3,
+            hard: 0.1,
             ..quick(2)
         };
         let outcome = hub::run(&config, quiescent::Shutdown::new()).unwrap();
@@ -100,6 +101,9 @@ fn hub_stuck_names_the_straggler_and_fails() {
             .expect_err("the stuck guard remains");
         assert_eq!(stragglers.names, ["stuck-worker"]);
         assert!(stragglers.to_string().contains("examples/hub.rs:"));
+        // The grace ran out, the shutdown was forced, and the worker still
+        // held on: it is named "even after forcing".
+        assert!(stragglers.forced, "{stragglers}");
         assert_eq!(outcome.exit_code(), 1);
     });
 }
@@ -133,13 +137,15 @@ fn hub_rejects_bad_flags_clearly() {
         "0.5",
         "--grace",
         "1",
+        "--hard",
+        "0.25",
         "--stuck",
         "--panic",
     ])
     .unwrap();
     assert_eq!(
-        (c.clients, c.seconds, c.grace, c.stuck, c.panic),
-        (3, 0.5, 1.0, true, true)
+        (c.clients, c.seconds, c.grace, c.hard, c.stuck, c.panic),
+        (3, 0.5, 1.0, 0.25, true, true)
     );
     assert_eq!(
         parse(&["--clients", "0"]).unwrap_err(),
@@ -165,6 +171,7 @@ fn hub_async_drains_and_loses_nothing() {
             clients: 4,
             seconds: 0.5,
             grace: 10.0,
+            hard: 1.0,
         };
         let (counts, result) = rt.block_on(hub_async::run(&config)).unwrap();
         let report = result.expect("drained");
@@ -178,6 +185,32 @@ fn hub_async_drains_and_loses_nothing() {
         );
         assert_eq!(counts.goodbyes.load(Ordering::Relaxed), 4);
         assert!(hub_async::parse_args(["--clients".to_string()]).is_err());
+        assert!(!report.forced);
+    });
+}
+
+/// The async hub with no grace: forced at once, the writers discard instead
+/// of writing, and every copy is still accounted for.
+#[test]
+fn hub_async_forced_at_once_accounts_for_every_copy() {
+    bounded(60, || {
+        let rt = common::multi_thread_runtime();
+        let config = hub_async::Config {
+            clients: 3,
+            seconds: 0.5,
+            grace: 0.0,
+            hard: 10.0,
+        };
+        let (counts, result) = rt.block_on(hub_async::run(&config)).unwrap();
+        let report = result.expect("drained in the forced phase");
+        assert!(report.forced, "{report}");
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        assert_eq!(load(&counts.sent), load(&counts.read));
+        assert_eq!(
+            load(&counts.routed),
+            load(&counts.delivered) + load(&counts.abandoned)
+        );
+        assert_eq!(load(&counts.goodbyes), 3);
     });
 }
 
