@@ -164,8 +164,15 @@ pub async fn run(
         Duration::from_secs_f64(config.hard),
     );
     // The grace, then the forced phase (its timer starts when it begins).
+    // A zero grace forces at once (a zero `sleep` waits for the timer's next
+    // tick).
+    let grace = async move {
+        if !grace.is_zero() {
+            tokio::time::sleep(grace).await;
+        }
+    };
     let result = root
-        .shutdown_phased_async(tokio::time::sleep(grace), || tokio::time::sleep(hard))
+        .shutdown_phased_async(grace, || tokio::time::sleep(hard))
         .await;
     // The clients add what they sent once they have read their goodbye and
     // finished: wait for them (bounded) before the counts are read, or a
