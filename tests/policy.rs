@@ -180,3 +180,31 @@ fn a_failure_with_no_handle_left_is_recorded_without_panicking() {
     let report = futures_executor::block_on(drained);
     assert_eq!(report.failures[0].reason, "after the handles");
 }
+
+/// A vital guard's panic races a trigger (loom cannot model a thread that
+/// unwinds, so this runs the race for real): one reason wins, the failure is
+/// always recorded, and the drain always completes.
+#[test]
+fn a_vital_panic_racing_a_trigger() {
+    common::quiet_panics();
+    common::bounded(60, || {
+        for _ in 0..300 {
+            let jobs = Shutdown::new();
+            let guard = jobs.guard_named("job").unwrap().vital();
+            let worker = thread::spawn(move || {
+                let _guard = guard;
+                panic!("deliberate");
+            });
+            jobs.trigger_with_reason("deploy");
+            assert!(worker.join().is_err());
+            let report = jobs.wait_drained_timeout(Duration::from_secs(10)).unwrap();
+            let reason = report.reason.as_deref().unwrap();
+            assert!(
+                reason == "deploy" || reason.ends_with(" panicked"),
+                "{reason}"
+            );
+            assert_eq!(report.failures.len(), 1);
+            assert_eq!(report.panicked, 1);
+        }
+    });
+}
