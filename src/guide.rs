@@ -175,5 +175,5 @@
 //! }
 //! ```
 //!
-//! `loom-tests/` in the repository holds 34 such models of quiescent itself,
+//! `loom-tests/` in the repository holds 35 such models of quiescent itself,
 //! written against the public API exactly like this one.

@@ -190,6 +190,19 @@ impl<N: Node> Hold<N> {
         Ok(Self::from_arc(node))
     }
 
+    /// Takes a count on `node` (and its ancestors) only if `node` has a live
+    /// hold already, closed or not (transition A2 on every level: a live hold
+    /// of a child counts on each ancestor too). `None` if it had none.
+    pub(crate) fn acquire_if_busy(node: &Arc<N>) -> Option<Self> {
+        if !node.core().try_acquire_busy() {
+            return None;
+        }
+        if let Some(parent) = node.parent() {
+            acquire_levels(&**parent);
+        }
+        Some(Self::from_arc(node))
+    }
+
     /// Wraps the count just taken on `node`.
     fn from_arc(node: &Arc<N>) -> Self {
         let ptr = Arc::as_ptr(node);

@@ -70,26 +70,42 @@ pub(crate) struct Latch {
     failed: AtomicUsize,
 }
 
-/// A failure, with when and on which thread it was recorded (a spawned
-/// thread's panic message replaces the "panicked" its vital guard recorded).
+/// A failure, with when it was recorded.
 #[derive(Debug)]
 struct FailureRecord {
     at: Instant,
-    thread: std::thread::ThreadId,
     failure: Failure,
 }
 
+/// Where a vital guard's panic record went: its latch and index.
+type PanicRecord = (Arc<Latch>, usize);
+
+std::thread_local! {
+    /// In a thread of `Shutdown::spawn`: `Some`, and then where the panic
+    /// record of a vital guard dropped by this thread's panic went, so the
+    /// wrapper can put the panic's message in it.
+    static SPAWNED: std::cell::RefCell<Option<Option<PanicRecord>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// Runs a spawned thread's body. If it panics, records the panic's message
-/// as a failure of `latch` (replacing the "panicked" recorded by a vital
-/// guard of the same thread), then resumes the panic, so that the
-/// `JoinHandle` still reports it.
+/// as a failure (in the record a vital guard of this thread made for the
+/// panic, or as a new one on the spawning latch), then resumes the panic, so
+/// that the `JoinHandle` still reports it.
+///
+/// `keep` is an extra, unnamed count on the latch, released only after the
+/// record is made: the drain cannot complete (and cache its report) while
+/// the panic's message is still on its way.
 fn run_recording_panic<T>(
-    latch: &Arc<Latch>,
+    keep: Hold<Latch>,
     name: Option<String>,
     site: &'static Location<'static>,
     body: impl FnOnce() -> T,
 ) -> T {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+    SPAWNED.with(|spawned| *spawned.borrow_mut() = Some(None));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
+    let vital_record = SPAWNED.with(|spawned| spawned.borrow_mut().take().flatten());
+    match result {
         Ok(value) => value,
         Err(payload) => {
             let message = payload
@@ -97,23 +113,26 @@ fn run_recording_panic<T>(
                 .map(|s| (*s).to_owned())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "panicked".to_owned());
-            let thread = std::thread::current().id();
-            let mut failures = latch.failures.lock();
-            if let Some(record) = failures.iter_mut().rev().find(|r| r.thread == thread) {
-                record.failure.reason = message;
-            } else {
-                drop(failures);
-                latch.push_failure(FailureRecord {
-                    at: Instant::now(),
-                    thread,
-                    failure: Failure {
-                        name,
-                        latch: latch.path(),
-                        site,
-                        reason: message,
-                    },
-                });
+            match vital_record {
+                Some((latch, index)) => {
+                    if let Some(record) = latch.failures.lock().get_mut(index) {
+                        record.failure.reason = message;
+                    }
+                }
+                None => {
+                    let latch = keep.node();
+                    latch.push_failure(FailureRecord {
+                        at: Instant::now(),
+                        failure: Failure {
+                            name,
+                            latch: latch.path(),
+                            site,
+                            reason: message,
+                        },
+                    });
+                }
             }
+            drop(keep);
             std::panic::resume_unwind(payload)
         }
     }
@@ -200,13 +219,18 @@ impl Latch {
     /// `Release` on the flags, after the record is pushed: a reader that sees
     /// a flag with `Acquire` finds the record. A guard records before it
     /// releases its count, so a drain that completes sees the flag.
-    fn push_failure(&self, record: FailureRecord) {
-        self.failures.lock().push(record);
+    fn push_failure(&self, record: FailureRecord) -> usize {
+        let index = {
+            let mut failures = self.failures.lock();
+            failures.push(record);
+            failures.len() - 1
+        };
         let mut level = Some(self);
         while let Some(latch) = level {
             latch.failed.fetch_or(1, Ordering::Release);
             level = latch.parent.as_deref();
         }
+        index
     }
 
     /// Sets the forced flag and wakes its waiters; true for the call that set
@@ -1183,9 +1207,9 @@ impl Shutdown {
     {
         let guard = self.guard()?;
         let site = Location::caller();
-        let latch = self.tree.latch.arc().clone();
+        let keep = guard.hold.clone();
         Ok(std::thread::spawn(move || {
-            run_recording_panic(&latch, None, site, move || f(guard))
+            run_recording_panic(keep, None, site, move || f(guard))
         }))
     }
 
@@ -1223,9 +1247,9 @@ impl Shutdown {
         let name = name.into();
         let guard = self.guard_named(name.clone())?;
         let site = Location::caller();
-        let latch = self.tree.latch.arc().clone();
+        let keep = guard.hold.clone();
         Ok(std::thread::spawn(move || {
-            run_recording_panic(&latch, Some(name.into_owned()), site, move || f(guard))
+            run_recording_panic(keep, Some(name.into_owned()), site, move || f(guard))
         }))
     }
 
@@ -1339,17 +1363,41 @@ impl Shutdown {
         crate::signals::Signals::new(self.clone())
     }
 
-    /// Whether the latch is triggered and drained (for the signal policy).
-    #[cfg(all(feature = "signal", unix))]
-    pub(crate) fn is_drained(&self) -> bool {
-        self.tree.latch.core.snapshot().is_drained()
+    /// For the loom models only: the extra count the signal policy takes to
+    /// look at a latch without letting its drain complete (`None` once no
+    /// guard is left). Not part of the API.
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn __loom_guard_if_busy(&self) -> Option<Guard> {
+        Some(Guard {
+            hold: Hold::acquire_if_busy(self.tree.latch.arc())?,
+            named: None,
+            vital: None,
+        })
     }
 
     /// Who is still holding on right now, as a drain that gives up would
-    /// report it (for the signal policy).
+    /// report it (for the signal policy), taken while an extra, unnamed count
+    /// keeps the drain from completing: `None` if the latch has no guard
+    /// left (drained, or never admitted any), and otherwise the stragglers
+    /// (not counting the extra one) and that count, which the caller keeps
+    /// until it has decided (an exit then happens before any drain).
     #[cfg(all(feature = "signal", unix))]
-    pub(crate) fn give_up_now(&self) -> Result<Report, Stragglers> {
-        Tree::give_up(&self.tree)
+    pub(crate) fn stragglers_while_held(&self) -> Option<(Stragglers, Guard)> {
+        let hold = Hold::acquire_if_busy(self.tree.latch.arc())?;
+        let held = Guard {
+            hold,
+            named: None,
+            vital: None,
+        };
+        match Tree::give_up(&self.tree) {
+            Err(mut stragglers) if stragglers.remaining > 1 => {
+                stragglers.remaining -= 1;
+                Some((stragglers, held))
+            }
+            // Only our own count: the drain completes when it goes.
+            _ => None,
+        }
     }
 }
 
@@ -1633,17 +1681,26 @@ impl Guard {
     /// assert!(report.reason.unwrap().contains("\"parse\" ("));
     /// ```
     #[track_caller]
-    pub fn fail(self, reason: impl Into<Cow<'static, str>>) {
+    pub fn fail(mut self, reason: impl Into<Cow<'static, str>>) {
         let caller = Location::caller();
         let site = self.vital.unwrap_or(caller);
         let reason = reason.into();
         let why = format!("failed: {reason}");
-        self.record_failure(site, reason.into_owned(), &why);
+        self.record_failure(site, reason.into_owned(), &why, false);
+        // One failure per guard: its drop (maybe during unwinding) must not
+        // record a second one.
+        self.vital = None;
     }
 
     /// Records a failure of this guard on its latch and triggers the latch's
     /// tree (if a handle still has it) with a reason naming the guard.
-    fn record_failure(&self, fallback: &'static Location<'static>, reason: String, why: &str) {
+    fn record_failure(
+        &self,
+        fallback: &'static Location<'static>,
+        reason: String,
+        why: &str,
+        vital_panic: bool,
+    ) {
         let latch = self.latch();
         let (name, site) = match &self.named {
             Some(named) => (
@@ -1667,11 +1724,19 @@ impl Guard {
             site.file(),
             site.line()
         );
-        latch.push_failure(FailureRecord {
+        let index = latch.push_failure(FailureRecord {
             at: Instant::now(),
-            thread: std::thread::current().id(),
             failure,
         });
+        if vital_panic {
+            // Inside a thread of `Shutdown::spawn`: its wrapper replaces this
+            // "panicked" with the panic's message, before the drain can end.
+            SPAWNED.with(|spawned| {
+                if let Some(slot) = &mut *spawned.borrow_mut() {
+                    *slot = Some((self.hold.to_arc(), index));
+                }
+            });
+        }
         if let Some(tree) = latch.tree.get().and_then(|tree| tree.upgrade()) {
             tree.trigger(Some(trigger_reason.into()), false);
         }
@@ -1787,7 +1852,7 @@ impl Drop for Guard {
             if std::thread::panicking() {
                 // Before the count goes: the drain cannot complete without
                 // this failure in its report.
-                self.record_failure(site, "panicked".into(), "panicked");
+                self.record_failure(site, "panicked".into(), "panicked", true);
             }
         }
         // Unregister before the count goes (the `hold` field drops after

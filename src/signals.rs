@@ -148,15 +148,14 @@ impl Signals {
         if shutdown.trigger_with_reason(name) {
             return;
         }
-        if shutdown.is_drained() {
-            eprintln!("quiescent: {name} after the drain completed; not exiting");
-            return;
-        }
         match self.second {
             SecondSignal::Ignore => {
                 eprintln!("quiescent: {name} while shutting down; ignored");
             }
             SecondSignal::Force if !shutdown.is_forced() => {
+                if self.drained(name) {
+                    return;
+                }
                 eprintln!("quiescent: {name} while shutting down; forcing (another one exits)");
                 shutdown.force();
             }
@@ -164,12 +163,28 @@ impl Signals {
         }
     }
 
-    fn exit(&self, name: &str, signo: i32) -> ! {
-        match self.shutdown.give_up_now() {
-            Err(stragglers) if self.print => {
-                eprintln!("quiescent: {name} again, exiting: {stragglers}");
-            }
-            _ => eprintln!("quiescent: {name} again, exiting"),
+    /// True (and says so) if the drain has completed.
+    fn drained(&self, name: &str) -> bool {
+        let drained = self.shutdown.stragglers_while_held().is_none();
+        if drained {
+            eprintln!("quiescent: {name} after the drain completed; not exiting");
+        }
+        drained
+    }
+
+    /// Exits naming the stragglers, unless the drain has completed. The
+    /// straggler list is taken while an extra count keeps the drain from
+    /// completing, and that count is still held at the exit: a program that
+    /// has seen its drain complete is never killed by a late signal.
+    fn exit(&self, name: &str, signo: i32) {
+        let Some((stragglers, _held)) = self.shutdown.stragglers_while_held() else {
+            eprintln!("quiescent: {name} after the drain completed; not exiting");
+            return;
+        };
+        if self.print {
+            eprintln!("quiescent: {name} again, exiting: {stragglers}");
+        } else {
+            eprintln!("quiescent: {name} again, exiting");
         }
         std::process::exit(128 + signo)
     }

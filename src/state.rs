@@ -209,6 +209,35 @@ impl Core {
         }
     }
 
+    /// Adds one hold only if another is alive (count ≥ 1), closed or not: a
+    /// look at the latch that keeps a drain from completing meanwhile, and
+    /// never revives a drained one. Always transition A2: no reference
+    /// changes hands. False if the count was zero.
+    ///
+    /// `Relaxed`: as [`try_acquire`](Self::try_acquire), the word's
+    /// modification order alone decides whether this came before the last
+    /// release (and the drain waits for it) or after (and it is refused).
+    pub(crate) fn try_acquire_busy(&self) -> bool {
+        let mut cur = self.state.load(Ordering::Relaxed);
+        loop {
+            if cur < ONE && !mutant::is("busy-unchecked") {
+                return false;
+            }
+            if cur / ONE >= MAX_COUNT {
+                overflow();
+            }
+            match self.state.compare_exchange_weak(
+                cur,
+                cur + ONE,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
     /// Removes one hold; returns the references the caller now owns and must
     /// give back (`hold.rs`, transition R1). If that includes the notify
     /// reference, the caller must first announce the drain with

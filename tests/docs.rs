@@ -25,6 +25,9 @@ fn public_fns() -> Vec<(String, String, String)> {
             else {
                 continue;
             };
+            if rest.starts_with("__") {
+                continue; // hidden, for the loom models only
+            }
             let name: String = rest
                 .chars()
                 .take_while(|c| c.is_alphanumeric() || *c == '_')

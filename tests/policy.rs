@@ -208,3 +208,94 @@ fn a_vital_panic_racing_a_trigger() {
         }
     });
 }
+
+/// Runs `f` when dropped.
+struct OnDrop<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)();
+    }
+}
+
+/// A spawned thread's panic is in the report even when the drain runs while
+/// the thread is still unwinding (its guard already released): spawn keeps
+/// the drain open until the panic is recorded.
+#[test]
+fn a_spawned_panic_is_in_every_report_even_when_the_drain_races_the_unwinding() {
+    common::quiet_panics();
+    common::bounded(60, || {
+        for _ in 0..500 {
+            let s = Shutdown::new();
+            let w = s
+                .spawn(|g| {
+                    g.wait_triggered();
+                    panic!("deliberate");
+                })
+                .unwrap();
+            let report = s.shutdown();
+            assert_eq!(report.failures.len(), 1, "{report:?}");
+            assert_eq!(report.failures[0].reason, "deliberate");
+            assert!(w.join().is_err());
+        }
+        // Deterministically: the thread's guard is released, then the thread
+        // waits for the drain before finishing its unwinding.
+        let s = Shutdown::new();
+        let (drained_tx, drained_rx) = std::sync::mpsc::channel::<()>();
+        let w = s
+            .spawn_named("slow-unwinder", move |g| {
+                let _wait = OnDrop(move || {
+                    let _ = drained_rx.recv_timeout(Duration::from_millis(200));
+                });
+                let _g = g.vital();
+                panic!("deliberate disk full");
+            })
+            .unwrap();
+        let report = s.wait_drained_timeout(Duration::from_secs(10)).unwrap();
+        let _ = drained_tx.send(());
+        assert!(w.join().is_err());
+        assert_eq!(report.failures.len(), 1, "{report:?}");
+        assert_eq!(report.failures[0].reason, "deliberate disk full");
+        assert_eq!(s.wait_drained().failures[0].reason, "deliberate disk full");
+    });
+}
+
+/// A panic does not overwrite an earlier, unrelated failure of the same
+/// thread; and a vital guard that fails during unwinding records one
+/// failure, not two.
+#[test]
+fn one_failure_per_cause() {
+    common::quiet_panics();
+    let s = Shutdown::new();
+    let w = s
+        .spawn(|g| {
+            let other = g.clone();
+            other.fail("bad input");
+            drop(g);
+            panic!("deliberate later bug");
+        })
+        .unwrap();
+    assert!(w.join().is_err());
+    let reasons: Vec<_> = s
+        .wait_drained()
+        .failures
+        .into_iter()
+        .map(|f| f.reason)
+        .collect();
+    assert_eq!(reasons, ["bad input", "deliberate later bug"]);
+
+    let s = Shutdown::new();
+    let g = std::sync::Mutex::new(Some(s.guard_named("x").unwrap().vital()));
+    let _ = thread::spawn(move || {
+        let _d = OnDrop(move || {
+            if let Some(g) = g.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                g.fail("cleanup failed");
+            }
+        });
+        panic!("deliberate");
+    })
+    .join();
+    let report = s.wait_drained();
+    assert_eq!(report.failures.len(), 1, "{report:?}");
+    assert_eq!(report.failures[0].reason, "cleanup failed");
+}

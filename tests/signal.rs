@@ -98,6 +98,29 @@ fn child_main(scenario: &str) -> ! {
             assert!(!guard.is_forced());
             println!("still alive, not forced");
         }
+        "exit-races-the-drain" => {
+            // The third signal races the last guard's drop: either the
+            // process exits before the drain completes, or it is never
+            // killed after it.
+            shutdown.trigger_on_signals().unwrap();
+            let guard = shutdown.guard_named("stuck").unwrap();
+            raise(SIGINT).unwrap();
+            assert!(guard.wait_triggered_timeout(Duration::from_secs(10)));
+            raise(SIGINT).unwrap();
+            eventually(|| guard.is_forced());
+            let spin: u32 = std::env::var("QUIESCENT_SPIN").unwrap().parse().unwrap();
+            raise(SIGTERM).unwrap();
+            for _ in 0..spin {
+                std::hint::spin_loop();
+            }
+            drop(guard);
+            shutdown.wait_drained();
+            use std::io::Write;
+            println!("drained");
+            std::io::stdout().flush().unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            println!("still alive");
+        }
         other => panic!("unknown scenario {other}"),
     }
     std::process::exit(0)
@@ -105,6 +128,11 @@ fn child_main(scenario: &str) -> ! {
 
 /// Runs `test` (this binary's test of that name) as a child in `scenario`.
 fn run_child(test: &str, scenario: &str) -> Output {
+    run_child_with(test, scenario, 0)
+}
+
+/// As `run_child`, with `QUIESCENT_SPIN` set for the child.
+fn run_child_with(test: &str, scenario: &str, spin: u32) -> Output {
     if let Ok(scenario) = std::env::var(CHILD) {
         child_main(&scenario);
     }
@@ -113,6 +141,7 @@ fn run_child(test: &str, scenario: &str) -> Output {
         Command::new(std::env::current_exe().unwrap())
             .args(["--exact", &test, "--nocapture"])
             .env(CHILD, scenario)
+            .env("QUIESCENT_SPIN", spin.to_string())
             .output()
             .unwrap()
     })
@@ -189,4 +218,27 @@ fn the_builder_can_ignore_further_signals() {
 fn an_empty_signal_list_is_refused() {
     let err = Shutdown::new().signals().only(&[]).install().unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+}
+
+/// A signal that would exit races the drain completing: a process that has
+/// seen its drain complete is never killed (the exit decision holds the
+/// drain open until the process is gone).
+#[test]
+fn an_exit_never_follows_a_completed_drain() {
+    for i in 0..40 {
+        let out = run_child_with(
+            "an_exit_never_follows_a_completed_drain",
+            "exit-races-the-drain",
+            (i % 20) * 1_000,
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if stdout.contains("drained") {
+            assert!(
+                stdout.contains("still alive") && out.status.success(),
+                "killed after its drain completed: {out:?}"
+            );
+        } else {
+            assert_eq!(out.status.code(), Some(128 + SIGTERM), "{out:?}");
+        }
+    }
 }

@@ -369,3 +369,33 @@ fn force_vs_guard_admission() {
         }
     });
 }
+
+/// The signal policy's look at a latch (an extra count taken only while a
+/// guard is alive) races the last guard's drop on a triggered latch: either
+/// it is refused (the latch drained), or the drain waits for it. It never
+/// revives a drained latch.
+#[test]
+fn busy_hold_vs_last_guard_drop() {
+    exhaustive(|| {
+        let shutdown = Shutdown::new();
+        let guard = shutdown.guard().unwrap();
+        shutdown.trigger();
+        let data = Arc::new(Data::default());
+        let looker = {
+            let (shutdown, data) = (shutdown.clone(), data.clone());
+            thread::spawn(move || match shutdown.__loom_guard_if_busy() {
+                Some(held) => {
+                    data.write(1);
+                    drop(held);
+                    true
+                }
+                None => false,
+            })
+        };
+        drop(guard);
+        shutdown.wait_drained();
+        if looker.join().unwrap() {
+            assert_eq!(data.read(), 1);
+        }
+    });
+}
