@@ -317,18 +317,21 @@ fn hub_reports_the_time_it_actually_served() {
         };
         let root = quiescent::Shutdown::new();
         let signal = root.clone();
+        let before = std::time::Instant::now();
         let t = std::thread::spawn(move || {
             std::thread::sleep(std::time::Duration::from_millis(300));
             signal.trigger_with_reason("SIGINT");
         });
         let outcome = hub::run(&config, root).unwrap();
         t.join().unwrap();
+        // Served until the trigger, not the 60 s asked for. (No lower bound:
+        // the hub's set-up, slow under a sanitizer, eats into the 300 ms.)
         assert!(
             outcome.served < std::time::Duration::from_secs(30),
             "{:?}",
             outcome.served
         );
-        assert!(outcome.served >= std::time::Duration::from_millis(300));
+        assert!(outcome.served <= before.elapsed());
         let report = outcome.result.as_ref().expect("drained");
         assert_eq!(report.reason.as_deref(), Some("SIGINT"));
     });
