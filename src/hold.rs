@@ -194,6 +194,7 @@ impl<N: Node> Hold<N> {
     /// Takes a count on `node` (and its ancestors) only if `node` has a live
     /// hold already, closed or not (transition A2 on every level: a live hold
     /// of a child counts on each ancestor too). `None` if it had none.
+    #[cfg(any(loom, all(feature = "signal", unix)))]
     pub(crate) fn acquire_if_busy(node: &Arc<N>) -> Option<Self> {
         if !node.core().try_acquire_busy() {
             return None;

@@ -188,24 +188,10 @@ impl Core {
     /// refused). No data is published by admission.
     #[inline]
     pub(crate) fn try_acquire(&self) -> Result<Refs, Closed> {
-        let mut cur = self.state.load(Ordering::Relaxed);
-        loop {
-            if cur & CLOSED != 0 && !mutant::is("unchecked-admission") {
-                return Err(Closed);
-            }
-            if cur / ONE >= MAX_COUNT {
-                overflow();
-            }
-            match self.state.compare_exchange_weak(
-                cur,
-                cur + ONE,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) if cur < ONE => return Ok(Refs::owed_at_zero(cur)),
-                Ok(_) => return Ok(Refs::NONE),
-                Err(actual) => cur = actual,
-            }
+        match self.acquire_unless(|word| word & CLOSED != 0 && !mutant::is("unchecked-admission")) {
+            Some(prev) if prev < ONE => Ok(Refs::owed_at_zero(prev)),
+            Some(_) => Ok(Refs::NONE),
+            None => Err(Closed),
         }
     }
 
@@ -217,11 +203,21 @@ impl Core {
     /// `Relaxed`: as [`try_acquire`](Self::try_acquire), the word's
     /// modification order alone decides whether this came before the last
     /// release (and the drain waits for it) or after (and it is refused).
+    #[cfg(any(loom, all(feature = "signal", unix)))]
     pub(crate) fn try_acquire_busy(&self) -> bool {
+        self.acquire_unless(|word| word < ONE && !mutant::is("busy-unchecked"))
+            .is_some()
+    }
+
+    /// Adds one hold in one compare-exchange, unless `refuse` says no to the
+    /// word it would replace; the replaced word on success. `Relaxed`, as
+    /// its callers explain.
+    #[inline]
+    fn acquire_unless(&self, refuse: impl Fn(usize) -> bool) -> Option<usize> {
         let mut cur = self.state.load(Ordering::Relaxed);
         loop {
-            if cur < ONE && !mutant::is("busy-unchecked") {
-                return false;
+            if refuse(cur) {
+                return None;
             }
             if cur / ONE >= MAX_COUNT {
                 overflow();
@@ -232,7 +228,7 @@ impl Core {
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return true,
+                Ok(_) => return Some(cur),
                 Err(actual) => cur = actual,
             }
         }
