@@ -244,7 +244,7 @@ fn server_names_the_connection_that_outlives_the_grace_period() {
             let ms = std::time::Duration::from_millis;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
-            let serving = tokio::spawn(server::serve(listener, ms(200), ms(100)));
+            let serving = tokio::spawn(server::serve(listener, ms(1000), ms(100)));
             let stuck = server::client(addr).await.unwrap();
             let leaves = server::client(addr).await.unwrap();
             drop(leaves);
@@ -272,7 +272,7 @@ fn server_tokio_util_names_the_same_straggler() {
             let ms = std::time::Duration::from_millis;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
-            let serving = tokio::spawn(server_tokio_util::serve(listener, ms(200), ms(100)));
+            let serving = tokio::spawn(server_tokio_util::serve(listener, ms(1000), ms(100)));
             let stuck = server_tokio_util::client(addr).await.unwrap();
             let text = serving.await.unwrap().unwrap_err();
             let peer = stuck.local_addr().unwrap();

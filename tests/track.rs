@@ -104,11 +104,16 @@ fn track_named_and_spawn_named_report_the_callers_line() {
     );
     drop(task);
 
+    // The worker holds its guard until told to go (after the snapshot).
+    let (go, wait) = std::sync::mpsc::channel::<()>();
     let worker = shutdown
-        .spawn_named("indexer", |guard| guard.wait_triggered())
+        .spawn_named("indexer", move |_guard| {
+            let _ = wait.recv_timeout(Duration::from_secs(10));
+        })
         .unwrap();
-    let line = line!() - 2;
+    let line = line!() - 4;
     let stragglers = shutdown.shutdown_timeout(Duration::ZERO).unwrap_err();
+    go.send(()).unwrap();
     assert_eq!(stragglers.names, ["indexer"]);
     assert_eq!(
         (
