@@ -25,9 +25,7 @@ use crate::hold::{Anchor, Hold, Node};
 use crate::mutant;
 use crate::report::{Failure, Holders, Registry, Report, ShutdownStarted, Stragglers};
 use crate::state::{Core, Until, Waiting};
-use crate::sync::{
-    strong_count_acquire, Arc, AtomicUsize, Event, EventListener, Mutex, OnceCell, Ordering, Weak,
-};
+use crate::sync::{strong_count_acquire, Arc, AtomicUsize, Event, Mutex, OnceCell, Ordering, Weak};
 
 /// When and why a latch was triggered. Written once, under the lock, by the
 /// elected trigger.
@@ -86,6 +84,22 @@ std::thread_local! {
     /// wrapper can put the panic's message in it.
     static SPAWNED: std::cell::RefCell<Option<Option<PanicRecord>>> =
         const { std::cell::RefCell::new(None) };
+}
+
+/// Starts the thread of `Shutdown::spawn` / `spawn_named`: `f` runs with
+/// `guard`, under [`run_recording_panic`] with an extra count on its latch.
+fn spawn_recording_panic<F, T>(
+    guard: Guard,
+    name: Option<String>,
+    site: &'static Location<'static>,
+    f: F,
+) -> JoinHandle<T>
+where
+    F: FnOnce(Guard) -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let keep = guard.hold.clone();
+    std::thread::spawn(move || run_recording_panic(keep, name, site, move || f(guard)))
 }
 
 /// Runs a spawned thread's body. If it panics, records the panic's message
@@ -582,11 +596,9 @@ impl Shutdown {
     /// [`ShutdownStarted`] once this latch (or an ancestor) has been
     /// triggered.
     pub fn guard(&self) -> Result<Guard, ShutdownStarted> {
-        Ok(Guard {
-            hold: Hold::try_acquire(self.tree.latch.arc()).map_err(|_| ShutdownStarted)?,
-            named: None,
-            vital: None,
-        })
+        Ok(Guard::from_hold(
+            Hold::try_acquire(self.tree.latch.arc()).map_err(|_| ShutdownStarted)?,
+        ))
     }
 
     /// Like [`guard`](Self::guard), and records the name, where it was called
@@ -1205,12 +1217,12 @@ impl Shutdown {
         F: FnOnce(Guard) -> T + Send + 'static,
         T: Send + 'static,
     {
-        let guard = self.guard()?;
-        let site = Location::caller();
-        let keep = guard.hold.clone();
-        Ok(std::thread::spawn(move || {
-            run_recording_panic(keep, None, site, move || f(guard))
-        }))
+        Ok(spawn_recording_panic(
+            self.guard()?,
+            None,
+            Location::caller(),
+            f,
+        ))
     }
 
     /// Like [`spawn`](Self::spawn), with a named guard: a drain that times
@@ -1246,11 +1258,12 @@ impl Shutdown {
     {
         let name = name.into();
         let guard = self.guard_named(name.clone())?;
-        let site = Location::caller();
-        let keep = guard.hold.clone();
-        Ok(std::thread::spawn(move || {
-            run_recording_panic(keep, Some(name.into_owned()), site, move || f(guard))
-        }))
+        Ok(spawn_recording_panic(
+            guard,
+            Some(name.into_owned()),
+            Location::caller(),
+            f,
+        ))
     }
 
     /// Runs `fut` under a guard of this latch: the returned future holds the
@@ -1369,11 +1382,9 @@ impl Shutdown {
     #[cfg(loom)]
     #[doc(hidden)]
     pub fn __loom_guard_if_busy(&self) -> Option<Guard> {
-        Some(Guard {
-            hold: Hold::acquire_if_busy(self.tree.latch.arc())?,
-            named: None,
-            vital: None,
-        })
+        Some(Guard::from_hold(Hold::acquire_if_busy(
+            self.tree.latch.arc(),
+        )?))
     }
 
     /// Who is still holding on right now, as a drain that gives up would
@@ -1385,11 +1396,7 @@ impl Shutdown {
     #[cfg(all(feature = "signal", unix))]
     pub(crate) fn stragglers_while_held(&self) -> Option<(Stragglers, Guard)> {
         let hold = Hold::acquire_if_busy(self.tree.latch.arc())?;
-        let held = Guard {
-            hold,
-            named: None,
-            vital: None,
-        };
+        let held = Guard::from_hold(hold);
         match Tree::give_up(&self.tree) {
             Err(mut stragglers) if stragglers.remaining > 1 => {
                 stragglers.remaining -= 1;
@@ -1448,6 +1455,15 @@ struct Named {
 }
 
 impl Guard {
+    /// An unnamed, ordinary guard owning `hold`.
+    fn from_hold(hold: Hold<Latch>) -> Self {
+        Self {
+            hold,
+            named: None,
+            vital: None,
+        }
+    }
+
     fn latch(&self) -> &Latch {
         self.hold.node()
     }
@@ -1633,7 +1649,7 @@ impl Guard {
     pub fn wait_forced_async(&self) -> Forced {
         Forced {
             latch: self.hold.to_arc(),
-            listener: None,
+            waiting: Waiting::default(),
         }
     }
 
@@ -1834,11 +1850,7 @@ impl Clone for Guard {
     /// name, at the site of the `clone` call.
     #[track_caller]
     fn clone(&self) -> Self {
-        let mut guard = Guard {
-            hold: self.hold.clone(),
-            named: None,
-            vital: None,
-        };
+        let mut guard = Guard::from_hold(self.hold.clone());
         if let Some(named) = &self.named {
             guard.register(named.name.clone(), Location::caller());
         }
@@ -2050,7 +2062,7 @@ impl<D> fmt::Debug for DrainedUntil<D> {
 #[must_use = "futures do nothing unless polled"]
 pub struct Forced {
     latch: Arc<Latch>,
-    listener: Option<EventListener>,
+    waiting: Waiting,
 }
 
 impl Future for Forced {
@@ -2058,22 +2070,9 @@ impl Future for Forced {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        // Check, listen, check again, wait: as `state::Waiting`.
-        loop {
-            if this.latch.is_forced() {
-                this.listener = None;
-                return Poll::Ready(());
-            }
-            match &mut this.listener {
-                None => this.listener = Some(this.latch.forced_event.listen()),
-                Some(listener) => {
-                    if Pin::new(listener).poll(cx).is_pending() {
-                        return Poll::Pending;
-                    }
-                    this.listener = None;
-                }
-            }
-        }
+        let latch = &this.latch;
+        this.waiting
+            .poll_with(|| latch.is_forced(), || latch.forced_event.listen(), cx)
     }
 }
 

@@ -436,22 +436,33 @@ pub(crate) struct Waiting {
 
 impl Waiting {
     pub(crate) fn poll(&mut self, core: &Core, until: Until, cx: &mut Context<'_>) -> Poll<()> {
+        self.poll_with(|| core.holds(until), || core.listen(until), cx)
+    }
+
+    /// Check, listen, check again, wait, for any condition announced on an
+    /// event: `holds` is the condition, `listen` registers on its event.
+    pub(crate) fn poll_with(
+        &mut self,
+        holds: impl Fn() -> bool,
+        listen: impl Fn() -> EventListener,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
         loop {
-            if core.holds(until) {
+            if holds() {
                 self.listener = None;
                 return Poll::Ready(());
             }
             match &mut self.listener {
                 // Register, then loop to check again before sleeping.
                 None if mutant::is("no-recheck") => {
-                    let mut listener = core.listen(until);
+                    let mut listener = listen();
                     let pending = Pin::new(&mut listener).poll(cx).is_pending();
                     self.listener = Some(listener);
                     if pending {
                         return Poll::Pending;
                     }
                 }
-                None => self.listener = Some(core.listen(until)),
+                None => self.listener = Some(listen()),
                 Some(listener) => {
                     if Pin::new(listener).poll(cx).is_pending() {
                         return Poll::Pending;
