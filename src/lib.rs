@@ -66,6 +66,7 @@ mod signals;
 mod state;
 mod sync;
 mod wait_group;
+mod wakers;
 
 pub use report::{Failure, Holders, Report, ShutdownStarted, Straggler, Stragglers, Timeout};
 pub use shutdown::{Guard, Shutdown};

@@ -26,6 +26,7 @@ use crate::mutant;
 use crate::report::{Failure, Holders, Registry, Report, ShutdownStarted, Stragglers};
 use crate::state::{Core, Until, Waiting};
 use crate::sync::{strong_count_acquire, Arc, AtomicUsize, Event, Mutex, OnceCell, Ordering, Weak};
+use crate::wakers::{Key, WakerSet};
 
 /// When and why a latch was triggered. Written once, under the lock, by the
 /// elected trigger.
@@ -57,6 +58,9 @@ pub(crate) struct Latch {
     forced: AtomicUsize,
     /// Notified (all listeners) when `forced` is set.
     forced_event: Event,
+    /// The wakers of [`Triggered`] futures, woken by the trigger. Blocking
+    /// trigger waiters listen on the core's event instead.
+    trigger_wakers: WakerSet,
     /// The tree (handle side) of this latch, so that a failing guard, which
     /// holds only the latch, can trigger the whole subtree. Weak: the tree
     /// owns the latch's anchor, and a strong link back would be a cycle.
@@ -171,6 +175,7 @@ impl Latch {
             warned: OnceCell::new(),
             forced: AtomicUsize::new(0),
             forced_event: Event::new(),
+            trigger_wakers: WakerSet::default(),
             tree: OnceCell::new(),
             failures: Mutex::new(Vec::new()),
             failed: AtomicUsize::new(0),
@@ -196,6 +201,7 @@ impl Latch {
             drop(meta);
             if let Some(closing) = latch.close() {
                 latch.announce(closing);
+                latch.trigger_wakers.wake_all();
             }
             return true;
         }
@@ -214,6 +220,7 @@ impl Latch {
         // reads the reason (or triggers again) inline must not deadlock.
         if let Some(closing) = closing {
             latch.announce(closing);
+            latch.trigger_wakers.wake_all();
         }
         true
     }
@@ -1900,14 +1907,14 @@ impl fmt::Debug for Guard {
 #[must_use = "futures do nothing unless polled"]
 pub struct Triggered {
     latch: Arc<Latch>,
-    waiting: Waiting,
+    key: Key,
 }
 
 impl Triggered {
     fn new(latch: Arc<Latch>) -> Self {
         Self {
             latch,
-            waiting: Waiting::default(),
+            key: Key::default(),
         }
     }
 }
@@ -1915,9 +1922,33 @@ impl Triggered {
 impl Future for Triggered {
     type Output = ();
 
+    /// Look at the word, then register; a registration the trigger's
+    /// `wake_all` has overtaken is refused, which also means triggered
+    /// (`wakers.rs` has the no-lost-wake-up argument).
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        this.waiting.poll(&this.latch.core, Until::Closed, cx)
+        if this.latch.is_triggered() {
+            return Poll::Ready(());
+        }
+        if this
+            .latch
+            .trigger_wakers
+            .register(&mut this.key, cx.waker())
+        {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    }
+}
+
+impl Drop for Triggered {
+    fn drop(&mut self) {
+        // Once the latch is triggered its `wake_all` owns the waker: a woken
+        // future is dropped without taking the lock.
+        if self.key.is_registered() && !self.latch.is_triggered() {
+            self.latch.trigger_wakers.unregister(&mut self.key);
+        }
     }
 }
 
@@ -2209,6 +2240,53 @@ mod tests {
 
     fn children(s: &Shutdown) -> usize {
         s.tree.children.lock().len()
+    }
+
+    /// A trigger future dropped before the trigger takes its waker out of
+    /// the set (a `select!` loop that recreates it would otherwise grow the
+    /// set without bound); one woken by the trigger leaves nothing behind.
+    #[test]
+    fn trigger_futures_leave_no_waker_behind() {
+        let shutdown = Shutdown::new();
+        let wakers = || shutdown.tree.latch.trigger_wakers.len();
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        for _ in 0..1000 {
+            let mut fut = shutdown.wait_triggered_async();
+            assert!(Pin::new(&mut fut).poll(&mut cx).is_pending());
+            assert_eq!(wakers(), 1);
+        }
+        assert_eq!(wakers(), 0);
+        // Polled again with another waker: replaced, not added.
+        let mut fut = shutdown.wait_triggered_async();
+        let (a, b) = (
+            std::sync::Arc::new(Flag::default()),
+            std::sync::Arc::new(Flag::default()),
+        );
+        let _ = Pin::new(&mut fut).poll(&mut Context::from_waker(&a.clone().into()));
+        let _ = Pin::new(&mut fut).poll(&mut Context::from_waker(&b.clone().into()));
+        assert_eq!(wakers(), 1);
+        shutdown.trigger();
+        assert_eq!(wakers(), 0);
+        // Only the latest waker is woken.
+        assert!(!a.0.load(std::sync::atomic::Ordering::SeqCst));
+        assert!(b.0.load(std::sync::atomic::Ordering::SeqCst));
+        assert!(Pin::new(&mut fut).poll(&mut cx).is_ready());
+        // After the trigger nothing registers.
+        let mut late = shutdown.wait_triggered_async();
+        assert!(Pin::new(&mut late).poll(&mut cx).is_ready());
+        assert_eq!(wakers(), 0);
+    }
+
+    /// A waker that records being woken (a test-only std atomic: the test
+    /// runs outside loom).
+    #[derive(Default)]
+    #[allow(clippy::disallowed_types)]
+    struct Flag(std::sync::atomic::AtomicBool);
+
+    impl std::task::Wake for Flag {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
     }
 
     #[test]

@@ -126,6 +126,35 @@ fn wait_triggered_async_vs_trigger() {
     });
 }
 
+/// A trigger future polled once and dropped (unregistering) while the
+/// trigger wakes everything registered: no waker is used after its future
+/// went away in a way that breaks the set, a later future still completes,
+/// and a second waiter registered alongside is still woken.
+#[test]
+fn triggered_future_dropped_vs_trigger() {
+    bounded(|| {
+        let shutdown = Shutdown::new();
+        let guard = shutdown.guard().unwrap();
+        let other = guard.clone();
+        let waiter = thread::spawn(move || {
+            loom::future::block_on(other.wait_triggered_async());
+            assert!(other.is_triggered());
+        });
+        let trigger = {
+            let shutdown = shutdown.clone();
+            thread::spawn(move || shutdown.trigger())
+        };
+        {
+            let mut fut = Box::pin(guard.wait_triggered_async());
+            let mut cx = Context::from_waker(Waker::noop());
+            let _ = Pin::new(&mut fut).poll(&mut cx);
+        }
+        loom::future::block_on(guard.wait_triggered_async());
+        trigger.join().unwrap();
+        waiter.join().unwrap();
+    });
+}
+
 /// `wait_drained_async` vs the last guard drop.
 #[test]
 fn wait_drained_async_vs_last_drop() {
