@@ -3,6 +3,7 @@
 //! quiescent and for tokio-util, and prints the median time of each phase
 //! (trigger call returned, drain complete). A profiling aid, not a bench:
 //! `cargo run --release -p quiescent-benches --example drain_phases`.
+#![allow(clippy::disallowed_types)] // the competitor and the harness use std types
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
