@@ -42,7 +42,9 @@
 //! |---|---|---|---|
 //! | A1 | acquire (`fetch_add`) | count 0 → 1 | the acquirer pays the collective one if unanchored, the notify one if `CLOSED` |
 //! | A2 | acquire | count n → n+1, n ≥ 1 | none: the fast path |
-//! | A2' | acquire if busy (compare-exchange, the signal policy's look) | count n → n+1 only if n ≥ 1 | none; refused at zero, so it never revives a drained word |
+//! | A2' | acquire if busy (compare-exchange, the signal policy's look) | count n → n+1 only if n ≥ 1 and not `DRAINED` | none; refused at zero or once drained, so it never revives a drained latch |
+//! | A3 | admission (`fetch_add`, latches) | count n → n+1; refused if `CLOSED` | as A1/A2 either way; a refused hold is backed out at once by an ordinary release (R1/R2), after paying what its increment owed |
+//! | D | mark drained (compare-exchange) | sets `DRAINED` if `CLOSED`, count 0 | none: done by the R1 that owns the notify reference (or the closer that found no hold) while that keeps the node alive, before it announces |
 //! | R1 | release (`fetch_sub`) | count 1 → 0 | the releaser owns the collective one if unanchored, the notify one if `CLOSED`; it announces the drain *before* giving the notify one back |
 //! | R2 | release | count n+1 → n, n ≥ 1; or 1 → 0 anchored and open | none: the fast path |
 //! | U | unanchor (`fetch_and`) | clears `ANCHORED` | if count > 0, the anchor's own reference *becomes* the collective one (no refcount change); else the anchor drops it |
@@ -78,6 +80,17 @@
 //! * **W'** gives back while the waiter still owns the `WaitGroup`'s anchor,
 //!   so it never frees the node.
 //!
+//! * **A3** refused is an A1 or A2 followed by a release: the refused hold
+//!   pays what its increment owed (its caller reaches the node through a
+//!   handle, or through its count on a child), and its release gives back
+//!   what the word then says, exactly as any hold's. It can raise the count
+//!   of a drained word for a moment; that is why drain waiters wait for the
+//!   `DRAINED` bit (D), set only on a zero count, never cleared on a latch,
+//!   rather than for a zero count. If a refused hold overtakes the last
+//!   release, that release's D fails, and the back-out, now the release
+//!   that leaves the word at zero with `CLOSED`, owns the notify reference,
+//!   marks and announces the drain.
+//!
 //! A hold on a child latch counts on every ancestor too; each level runs the
 //! protocol on its own word. A release reads the parent link before its RMW
 //! on the child (afterwards the child may be gone); the parent stays alive
@@ -110,7 +123,7 @@ use std::ops::Deref;
 use std::ptr::NonNull;
 
 use crate::mutant;
-use crate::state::{Closed, Closing, Core, Refs};
+use crate::state::{Closed, Closing, Core, Refs, Refused};
 use crate::sync::{fence, keep_alive, touch, Arc, KeepAlive, Ordering};
 
 /// Something that can be held: a counting core, and the parent whose count
@@ -146,49 +159,50 @@ impl<N: Node> Hold<N> {
         Self::from_arc(node)
     }
 
-    /// Takes a count on `node` and its ancestors, root first, refusing if any
-    /// of them is closed (and giving back what it took).
+    /// Takes a count on `node` and its ancestors, child first, refusing if
+    /// any of them is closed (and giving back what it took).
     ///
     /// Every level checks its own `CLOSED` bit in the same read-modify-write
-    /// that raises its count, so each latch's drain depends on its own word
-    /// alone: a guard admitted at the parent before the parent's close is in
-    /// the parent's count for every drain; one that comes after is refused,
-    /// even if the parent's cascade has not reached the child yet. (Raising
-    /// ancestors unconditionally after checking only the child would let a
-    /// parent's drain finish in between; a loom model catches that.)
+    /// that raises its count (A3), so each latch's drain depends on its own
+    /// word alone: a guard admitted at the parent before the parent's close
+    /// is in the parent's count for every drain; one that comes after is
+    /// refused, even if the parent's cascade has not reached the child yet.
+    /// (Raising ancestors unconditionally after checking only the child
+    /// would let a parent's drain finish in between; a loom model catches
+    /// that.) A loop, not a recursion: a chain of any depth costs no stack.
     #[inline]
     pub(crate) fn try_acquire(node: &Arc<N>) -> Result<Self, Closed> {
-        fn chain<N: Node>(node: &Arc<N>) -> Result<(), Closed> {
-            if let (true, Some(parent)) = (mutant::is("unchecked-ancestors"), node.parent()) {
+        let mut level: &N = node;
+        loop {
+            if let (true, Some(parent)) = (mutant::is("unchecked-ancestors"), level.parent()) {
                 // Only this level decides; ancestors are raised afterwards,
                 // unconditionally: a parent's drain can finish in between.
-                let refs = node.core().try_acquire()?;
-                take_refs(&**node, refs);
+                if let Err(refused) = level.core().try_acquire() {
+                    back_out(level, refused);
+                    return Err(Closed);
+                }
                 acquire_levels(&**parent);
-                return Ok(());
+                return Ok(Self::from_arc(node));
             }
-            if let Some(parent) = node.parent() {
-                chain(parent)?;
-            }
-            match node.core().try_acquire() {
-                Ok(refs) => {
-                    take_refs(&**node, refs);
-                    Ok(())
-                }
-                Err(closed) => {
-                    if let Some(parent) = node.parent() {
-                        // SAFETY: `chain(parent)` succeeded above, so this
-                        // thread holds one count on the parent and each of
-                        // its ancestors; `release_chain` gives back exactly
-                        // those counts.
-                        unsafe { release_chain(Arc::as_ptr(parent), false) };
+            match level.core().try_acquire() {
+                Ok(refs) => take_refs(level, refs),
+                Err(refused) => {
+                    back_out(level, refused);
+                    if !std::ptr::eq(level, &**node) {
+                        // SAFETY: the levels from `node` up to, not
+                        // including, `level` each hold one count of ours
+                        // (taken above); `release_chain` gives back exactly
+                        // those and stops at `level`.
+                        unsafe { release_chain(Arc::as_ptr(node), false, level) };
                     }
-                    Err(closed)
+                    return Err(Closed);
                 }
+            }
+            match level.parent() {
+                Some(parent) => level = parent,
+                None => return Ok(Self::from_arc(node)),
             }
         }
-        chain(node)?;
-        Ok(Self::from_arc(node))
     }
 
     /// Takes a count on `node` (and its ancestors) only if `node` has a live
@@ -265,7 +279,13 @@ impl<N: Node> Drop for Hold<N> {
     fn drop(&mut self) {
         // SAFETY: `self` owns one count on the node and each ancestor, and is
         // never used again.
-        unsafe { release_chain(self.ptr.as_ptr(), std::thread::panicking()) }
+        unsafe {
+            release_chain(
+                self.ptr.as_ptr(),
+                std::thread::panicking(),
+                std::ptr::null(),
+            )
+        }
     }
 }
 
@@ -311,13 +331,14 @@ fn owned(refs: Refs) -> usize {
 }
 
 /// Releases one count on the node at `ptr` and on each of its ancestors,
-/// child first, so that a child is drained before its parent.
+/// child first, so that a child is drained before its parent; stops before
+/// the ancestor at `stop` (null: goes to the root).
 ///
 /// # Safety
-/// The caller owns one count on the node and on each ancestor, and gives it
-/// up: `ptr` must not be used by the caller afterwards.
+/// The caller owns one count on the node and on each ancestor below `stop`,
+/// and gives it up: `ptr` must not be used by the caller afterwards.
 #[inline]
-unsafe fn release_chain<N: Node>(mut ptr: *const N, panicking: bool) {
+unsafe fn release_chain<N: Node>(mut ptr: *const N, panicking: bool, stop: *const N) {
     loop {
         // SAFETY: our count on this level keeps the node alive until the
         // release below (module docs), so `ptr` is valid for all three.
@@ -336,9 +357,37 @@ unsafe fn release_chain<N: Node>(mut ptr: *const N, panicking: bool) {
             unsafe { finish_release(ptr, refs) };
         }
         match parent {
-            Some(parent) => ptr = parent,
-            None => return,
+            Some(parent) if parent != stop => ptr = parent,
+            _ => return,
         }
+    }
+}
+
+/// Backs out a refused admission (A3 refused): pays what its increment
+/// found owed (A1), then releases it like any hold (R1 or R2). If it was
+/// the hold that left the word at zero, the release owns the notify
+/// reference and marks and announces the drain (a drain that completed
+/// meanwhile could not be marked while this hold was in the count).
+#[cold]
+#[inline(never)]
+fn back_out<N: Node>(node: &N, refused: Refused) {
+    take_refs(node, refused.refs);
+    let refs = node.core().release(false);
+    if refs.any() {
+        if mutant::is("backout-no-notify") {
+            // Gives the references back without announcing the drain.
+            for _ in 0..owned(refs) {
+                // SAFETY: handed to us by the release just above; the caller
+                // still reaches `node` through a reference of its own.
+                unsafe { Arc::decrement_strong_count(node as *const N) };
+            }
+            return;
+        }
+        // SAFETY: these references were handed to this thread by the
+        // release just above; the caller reaches `node` through a reference
+        // of its own (a handle, or its count on a child whose parent link
+        // this is), so the node outlives the call.
+        unsafe { finish_release(node as *const N, refs) };
     }
 }
 

@@ -45,6 +45,55 @@ fn guard_vs_trigger() {
     });
 }
 
+/// A refused admission (one `fetch_add`, then a back-out release) races the
+/// last guard's drop and a drainer: the drain returns, never before the
+/// last guard's work, and never hangs, whichever of the two releases leaves
+/// the word at zero (the back-out must then mark and announce the drain).
+/// Three threads: bounded (see README.md).
+#[test]
+fn refused_admission_vs_last_guard_drop_and_drain() {
+    bounded(|| {
+        let shutdown = Shutdown::new();
+        let data = Arc::new(Data::default());
+        let guard = shutdown.guard().unwrap();
+        shutdown.trigger();
+        let refused = {
+            let shutdown = shutdown.clone();
+            thread::spawn(move || assert!(shutdown.guard().is_err()))
+        };
+        let holder = {
+            let data = data.clone();
+            thread::spawn(move || {
+                data.write(1);
+                drop(guard);
+            })
+        };
+        shutdown.wait_drained();
+        assert_eq!(data.read(), 1);
+        refused.join().unwrap();
+        holder.join().unwrap();
+        assert_eq!(shutdown.count(), 0);
+    });
+}
+
+/// A refused admission raises the count of a drained latch for a moment:
+/// the signal policy's busy hold must still see the latch as drained (it
+/// would otherwise decide to exit after the drain completed).
+#[test]
+fn busy_hold_vs_refused_admission_on_a_drained_latch() {
+    exhaustive(|| {
+        let shutdown = Shutdown::new();
+        shutdown.trigger();
+        shutdown.wait_drained();
+        let refused = {
+            let shutdown = shutdown.clone();
+            thread::spawn(move || assert!(shutdown.guard().is_err()))
+        };
+        assert!(shutdown.__loom_guard_if_busy().is_none());
+        refused.join().unwrap();
+    });
+}
+
 /// Two concurrent triggers elect exactly one `true`.
 #[test]
 fn two_triggers_elect_one() {
