@@ -164,6 +164,28 @@ impl<T> Arc<T> {
 }
 
 impl<T> Arc<T> {
+    /// The value, if this was its last reference (as `std`'s
+    /// `Arc::into_inner`); otherwise the reference is given back.
+    pub(crate) fn into_inner(this: Self) -> Option<T> {
+        let this = ManuallyDrop::new(this);
+        let inner = &this.inner;
+        inner.touch();
+        // `AcqRel`, as `release`.
+        let prev = inner.refs.fetch_sub(1, Ordering::AcqRel);
+        assert!(prev > 0, "quiescent: a node's reference was released twice");
+        let value = (prev == 1).then(|| {
+            // SAFETY: loom checks that every touch happens before this write.
+            inner.freed.with_mut(|freed| unsafe { *freed = true });
+            LIVE.with(|live| live.set(live.get() - 1));
+            // SAFETY: the count reached zero once, here: the value is ours,
+            // not dropped yet, and never touched again (`freed`).
+            unsafe { ManuallyDrop::take(&mut *inner.value.get()) }
+        });
+        // SAFETY: `this` is not used again; its std reference goes here.
+        drop(unsafe { std::ptr::read(&this.inner) });
+        value
+    }
+
     /// A link that does not keep the value alive; see [`Weak::upgrade`].
     pub(crate) fn downgrade(this: &Self) -> Weak<T> {
         this.inner.touch();

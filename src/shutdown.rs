@@ -343,18 +343,26 @@ impl Tree {
 
     /// Triggers this latch and, whoever won, cascades to every descendant, so
     /// that once any `trigger` call returns the whole subtree is closed.
-    fn trigger(&self, reason: Option<Cow<'static, str>>, cascaded: bool) -> bool {
+    ///
+    /// The cascade is a loop over a work list, not a recursion: a chain of
+    /// any depth costs heap, not stack. Each latch is closed before its
+    /// children are read, and gets its parent's reason (a latch triggered
+    /// before keeps its own).
+    fn trigger(&self, reason: Option<Cow<'static, str>>) -> bool {
         let first = Latch::close(&self.latch, reason);
-        if first && !cascaded {
+        if first {
             // Once per trigger of a tree, not once per latch it reaches.
             trace_trigger(&self.latch);
         }
-        let children = self.live_children();
-        if !children.is_empty() {
-            let reason = self.latch.reason();
-            for child in children {
-                child.trigger(reason.clone(), true);
-            }
+        let mut pending = self.live_children();
+        while let Some(tree) = pending.pop() {
+            let reason = tree
+                .latch
+                .parent
+                .as_ref()
+                .and_then(|parent| parent.reason());
+            Latch::close(&tree.latch, reason);
+            pending.extend(tree.live_children());
         }
         first
     }
@@ -363,11 +371,13 @@ impl Tree {
     /// true if this call forced this latch.
     fn force(&self) -> bool {
         if !self.latch.is_triggered() {
-            self.trigger(None, false);
+            self.trigger(None);
         }
         let first = self.latch.force();
-        for child in self.live_children() {
-            child.force();
+        let mut pending = self.live_children();
+        while let Some(tree) = pending.pop() {
+            tree.latch.force();
+            pending.extend(tree.live_children());
         }
         first
     }
@@ -390,6 +400,32 @@ impl Tree {
             next += 1;
         }
         trees
+    }
+}
+
+impl Drop for Tree {
+    /// Drops the subtree below with a loop, not a recursion: a chain of any
+    /// depth costs no stack. A child list that is not the last reference to
+    /// its tree is left to its other owners.
+    fn drop(&mut self) {
+        let mut orphans = std::mem::take(&mut *self.children.lock());
+        while let Some(child) = orphans.pop() {
+            if let Some(child) = Arc::into_inner(child) {
+                orphans.append(&mut child.children.lock());
+            }
+        }
+    }
+}
+
+impl Drop for Latch {
+    /// Gives up the parent link with a loop, not a recursion: freeing the
+    /// deepest latch of a chain would otherwise free its parent from inside
+    /// its own drop, and so on up the chain.
+    fn drop(&mut self) {
+        let mut parent = self.parent.take();
+        while let Some(latch) = parent {
+            parent = Arc::into_inner(latch).and_then(|mut latch| latch.parent.take());
+        }
     }
 }
 
@@ -510,9 +546,13 @@ impl Tree {
 /// is an `Acquire`, so what a release it observes published (the guard
 /// made before the handle's drop, the reference made before the guard's)
 /// is visible to the next read.
+///
+/// One level: a dead child whose own list still holds dead grandchildren is
+/// kept (their latches link to its latch) until a walk that reaches it has
+/// pruned them. A recursive prune here would walk the whole subtree below
+/// every list it prunes, which is quadratic over a walk of a deep tree.
 fn prune(children: &mut Vec<Arc<Tree>>) {
     children.retain(|child| {
-        prune(&mut child.children.lock());
         if mutant::is("prune-strong-first") {
             return strong_count_acquire(child) > 1
                 || strong_count_acquire(child.latch.arc()) > 1
@@ -708,7 +748,7 @@ impl Shutdown {
     /// assert!(!shutdown.trigger());
     /// ```
     pub fn trigger(&self) -> bool {
-        self.tree.trigger(None, false)
+        self.tree.trigger(None)
     }
 
     /// Like [`trigger`](Self::trigger), recording why; the reason is kept only
@@ -722,7 +762,7 @@ impl Shutdown {
     /// assert_eq!(shutdown.reason().as_deref(), Some("SIGTERM"));
     /// ```
     pub fn trigger_with_reason(&self, reason: impl Into<Cow<'static, str>>) -> bool {
-        self.tree.trigger(Some(reason.into()), false)
+        self.tree.trigger(Some(reason.into()))
     }
 
     /// The reason given when this latch was triggered, if any.
@@ -1761,7 +1801,7 @@ impl Guard {
             });
         }
         if let Some(tree) = latch.tree.get().and_then(|tree| tree.upgrade()) {
-            tree.trigger(Some(trigger_reason.into()), false);
+            tree.trigger(Some(trigger_reason.into()));
         }
     }
 }

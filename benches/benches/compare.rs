@@ -701,6 +701,110 @@ fn select_loop(c: &mut Criterion) {
     g.finish();
 }
 
+/// Cost as the tree grows: a root with N child latches × 100 guards each,
+/// trigger → drained, for N = 1, 10, 100, 1,000. Blocking: one thread holds
+/// every guard, waits for the root's trigger and drops them (the time is
+/// the cascade to N latches, the wake-up, and 100·N releases with the last
+/// of each child announcing). Async: one tokio task per child latch holds
+/// its 100 guards and awaits its own latch's trigger; tokio-util does the
+/// same with N child `CancellationToken`s and one `TaskTracker` (100
+/// tracker tokens per task). Only trigger → drained is timed.
+fn tree_growth(c: &mut Criterion) {
+    const GUARDS: usize = 100;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut g = c.benchmark_group("tree_growth");
+    g.sample_size(10);
+    for children in [1usize, 10, 100, 1_000] {
+        let elements = (children * GUARDS) as u64;
+        g.throughput(criterion::Throughput::Elements(elements));
+        g.bench_function(BenchmarkId::new("quiescent_blocking", children), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let root = quiescent::Shutdown::new();
+                    let kids: Vec<_> = (0..children).map(|_| root.child().unwrap()).collect();
+                    let guards: Vec<_> = kids
+                        .iter()
+                        .flat_map(|kid| (0..GUARDS).map(|_| kid.guard().unwrap()))
+                        .collect();
+                    let waiter = root.clone();
+                    let holder = thread::spawn(move || {
+                        waiter.wait_triggered();
+                        drop(guards);
+                    });
+                    let start = Instant::now();
+                    root.trigger();
+                    root.wait_drained();
+                    total += start.elapsed();
+                    holder.join().unwrap();
+                }
+                total
+            })
+        });
+        g.bench_function(BenchmarkId::new("quiescent_async", children), |b| {
+            b.to_async(&rt).iter_custom(|iters| async move {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let root = quiescent::Shutdown::new();
+                    let started = Arc::new(AtomicUsize::new(0));
+                    for _ in 0..children {
+                        let kid = root.child().unwrap();
+                        let guards: Vec<_> = (0..GUARDS).map(|_| kid.guard().unwrap()).collect();
+                        let started = started.clone();
+                        tokio::spawn(async move {
+                            let stop = kid.wait_triggered_async();
+                            started.fetch_add(1, Ordering::Release);
+                            stop.await;
+                            drop(guards);
+                        });
+                    }
+                    while started.load(Ordering::Acquire) < children {
+                        tokio::task::yield_now().await;
+                    }
+                    let start = Instant::now();
+                    root.shutdown_async().await;
+                    total += start.elapsed();
+                }
+                total
+            })
+        });
+        g.bench_function(BenchmarkId::new("tokio_util_async", children), |b| {
+            b.to_async(&rt).iter_custom(|iters| async move {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let root = tokio_util::sync::CancellationToken::new();
+                    let tracker = tokio_util::task::TaskTracker::new();
+                    let started = Arc::new(AtomicUsize::new(0));
+                    for _ in 0..children {
+                        let kid = root.child_token();
+                        let tokens: Vec<_> = (0..GUARDS).map(|_| tracker.token()).collect();
+                        let started = started.clone();
+                        tokio::spawn(async move {
+                            let stop = kid.cancelled();
+                            started.fetch_add(1, Ordering::Release);
+                            stop.await;
+                            drop(tokens);
+                        });
+                    }
+                    while started.load(Ordering::Acquire) < children {
+                        tokio::task::yield_now().await;
+                    }
+                    let start = Instant::now();
+                    root.cancel();
+                    tracker.close();
+                    tracker.wait().await;
+                    total += start.elapsed();
+                }
+                total
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
     clone_drop,
@@ -709,6 +813,7 @@ criterion_group!(
     wakeup,
     fan_in,
     async_shutdown,
-    select_loop
+    select_loop,
+    tree_growth
 );
 criterion_main!(benches);

@@ -31,7 +31,13 @@ const GROUPS: &[&str] = &[
     "wakeup_latency",
     "fan_in_1m",
     "async_shutdown_10k",
+    "select_loop",
 ];
+
+/// The sizes of the `tree_growth` group (child latches × 100 guards).
+const TREE_SIZES: &[usize] = &[1, 10, 100, 1_000];
+/// Its implementations.
+const TREE_IMPLS: &[&str] = &["quiescent_blocking", "quiescent_async", "tokio_util_async"];
 
 /// The median's point estimate in criterion's `estimates.json`.
 fn median(json: &str) -> Option<f64> {
@@ -157,6 +163,96 @@ fn chart(results: &Results, path: &Path) -> Result<(), Box<dyn std::error::Error
     Ok(())
 }
 
+/// `tree_growth`: implementation → (children, median ns) per size.
+fn load_tree(root: &Path) -> Vec<(&'static str, Vec<(usize, f64)>)> {
+    let mut medians = BTreeMap::new();
+    collect(&root.join("tree_growth"), "", &mut medians);
+    TREE_IMPLS
+        .iter()
+        .map(|imp| {
+            let points = TREE_SIZES
+                .iter()
+                .filter_map(|n| Some((*n, *medians.get(&format!("{imp}/{n}"))?)))
+                .collect();
+            (*imp, points)
+        })
+        .filter(|(_, points): &(_, Vec<_>)| !points.is_empty())
+        .collect()
+}
+
+fn tree_table(tree: &[(&str, Vec<(usize, f64)>)]) {
+    println!();
+    println!(
+        "| tree_growth: children × 100 guards | implementation | trigger → drained | per guard |"
+    );
+    println!("|---:|---|---:|---:|");
+    for n in TREE_SIZES {
+        for (imp, points) in tree {
+            if let Some((_, ns)) = points.iter().find(|(m, _)| m == n) {
+                let per = ns / (*n as f64 * 100.0);
+                println!("| {n} | {imp} | {} | {} |", human(*ns), human(per));
+            }
+        }
+    }
+}
+
+/// Time to drain against the tree's size, log-log, one line per
+/// implementation.
+fn tree_chart(
+    tree: &[(&str, Vec<(usize, f64)>)],
+    path: &Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let root = SVGBackend::new(path, (700, 420)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let max = tree
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|(_, ns)| *ns))
+        .fold(1.0, f64::max);
+    let min = tree
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|(_, ns)| *ns))
+        .fold(f64::MAX, f64::min);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "trigger → drained, N child latches × 100 guards (log-log)",
+            ("sans-serif", 16),
+        )
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(
+            (0.5f64..2_000f64).log_scale(),
+            (min / 2.0 / 1e3..max * 2.0 / 1e3).log_scale(),
+        )?;
+    chart
+        .configure_mesh()
+        .x_desc("child latches (× 100 guards)")
+        .y_desc("µs")
+        .draw()?;
+    let colours = [
+        RGBColor(46, 125, 50),
+        RGBColor(25, 118, 210),
+        RGBColor(198, 40, 40),
+    ];
+    for ((imp, points), colour) in tree.iter().zip(colours) {
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().map(|(n, ns)| (*n as f64, ns / 1e3)),
+                colour.stroke_width(2),
+            ))?
+            .label(*imp)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
 fn main() {
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
@@ -175,4 +271,14 @@ fn main() {
         std::process::exit(1);
     }
     eprintln!("wrote {}", svg.display());
+    let tree = load_tree(&target.join("criterion"));
+    if !tree.is_empty() {
+        tree_table(&tree);
+        let svg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tree_growth.svg");
+        if let Err(e) = tree_chart(&tree, &svg) {
+            eprintln!("could not draw {}: {e}", svg.display());
+            std::process::exit(1);
+        }
+        eprintln!("wrote {}", svg.display());
+    }
 }
