@@ -642,6 +642,7 @@ impl Shutdown {
     ///
     /// [`ShutdownStarted`] once this latch (or an ancestor) has been
     /// triggered.
+    #[inline]
     pub fn guard(&self) -> Result<Guard, ShutdownStarted> {
         Ok(Guard::from_hold(
             Hold::try_acquire(self.tree.latch.arc()).map_err(|_| ShutdownStarted)?,
@@ -1503,6 +1504,7 @@ struct Named {
 
 impl Guard {
     /// An unnamed, ordinary guard owning `hold`.
+    #[inline]
     fn from_hold(hold: Hold<Latch>) -> Self {
         Self {
             hold,
@@ -1906,7 +1908,20 @@ impl Clone for Guard {
 }
 
 impl Drop for Guard {
+    /// Inline: an unnamed, non-vital guard's drop is its hold's release
+    /// alone (one atomic RMW), as cheap as a token's.
+    #[inline]
     fn drop(&mut self) {
+        if self.vital.is_some() || self.named.is_some() {
+            self.drop_slow();
+        }
+    }
+}
+
+impl Guard {
+    #[cold]
+    #[inline(never)]
+    fn drop_slow(&mut self) {
         if let Some(site) = self.vital {
             if std::thread::panicking() {
                 // Before the count goes: the drain cannot complete without

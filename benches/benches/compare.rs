@@ -185,6 +185,46 @@ fn guard_drop(c: &mut Criterion) {
     g.finish();
 }
 
+/// `Shutdown::guard` + drop on every core at once, on one busy latch (the
+/// steady state of a server admitting work from every thread), against the
+/// raw atomic pair and tokio-util's tracker token on the same shape.
+fn guard_drop_contended(c: &mut Criterion) {
+    let mut g = c.benchmark_group("guard_drop_contended");
+    g.bench_function("raw_atomic", |b| {
+        let a = AtomicUsize::new(1);
+        b.iter_custom(|iters| {
+            on_every_core(iters, |n| {
+                for _ in 0..n {
+                    a.fetch_add(1, Ordering::Relaxed);
+                    black_box(a.fetch_sub(1, Ordering::Release));
+                }
+            })
+        })
+    });
+    g.bench_function("guard_busy", |b| {
+        let shutdown = quiescent::Shutdown::new();
+        let _base = shutdown.guard().unwrap();
+        b.iter_custom(|iters| {
+            on_every_core(iters, |n| {
+                for _ in 0..n {
+                    drop(black_box(shutdown.guard().unwrap()));
+                }
+            })
+        })
+    });
+    g.bench_function("tokio_util_token", |b| {
+        let tracker = tokio_util::task::TaskTracker::new();
+        b.iter_custom(|iters| {
+            on_every_core(iters, |n| {
+                for _ in 0..n {
+                    drop(black_box(tracker.token()));
+                }
+            })
+        })
+    });
+    g.finish();
+}
+
 /// The shapes of Go's src/sync/waitgroup_test.go.
 fn go_shapes(c: &mut Criterion) {
     // Uncontended: per-thread group, loop {add, done, wait}.
@@ -809,6 +849,7 @@ criterion_group!(
     benches,
     clone_drop,
     guard_drop,
+    guard_drop_contended,
     go_shapes,
     wakeup,
     fan_in,

@@ -22,6 +22,7 @@ const GROUPS: &[&str] = &[
     "clone_drop",
     "clone_drop_contended",
     "guard_drop",
+    "guard_drop_contended",
     "go_uncontended",
     "go_add_done",
     "go_add_done_work",
