@@ -922,7 +922,19 @@ impl Shutdown {
     /// Blocks the current thread; from async code use
     /// [`wait_drained_async`](Self::wait_drained_async). Inside a current-thread
     /// runtime a blocking drain also stops every task that could release a guard.
+    #[inline]
     pub fn wait_drained(&self) -> Report {
+        // Fast path: a drain observed once is cached, and a latch stays
+        // drained; one acquire load and a copy of the cached report.
+        if let Some(report) = self.tree.latch.drained.get() {
+            return report;
+        }
+        self.wait_drained_slow()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wait_drained_slow(&self) -> Report {
         self.tree.latch.core.wait(Until::Drained, None);
         Tree::report(&self.tree)
     }

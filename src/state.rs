@@ -328,6 +328,7 @@ impl Core {
     pub(crate) fn notify_drained(&self) {
         if self.mark_drained() {
             self.drained.notify(usize::MAX);
+            park::unpark_all(self.park_key(Until::Drained));
         }
     }
 
@@ -369,6 +370,7 @@ impl Core {
     /// the close sees `CLOSED` by itself, so announcing later loses nothing.
     pub(crate) fn announce(&self, closing: Closing) {
         self.closed.notify(usize::MAX);
+        park::unpark_all(self.park_key(Until::Closed));
         if !closing.holds_alive {
             self.notify_drained();
         }
@@ -434,12 +436,53 @@ impl Core {
         }
     }
 
+    /// The `parking_lot_core` key blocking waiters of `until` park on: the
+    /// address of the event async waiters listen on (an address of ours, as
+    /// `park` requires, and a different one for the two conditions).
+    fn park_key(&self, until: Until) -> usize {
+        let event = match until {
+            Until::Closed => &self.closed,
+            Until::Drained | Until::Zero => &self.drained,
+        };
+        event as *const Event as usize
+    }
+
     /// Blocks until `until` holds or `deadline` passes; true if it holds.
     ///
-    /// Check, listen, check again, wait: the second check runs after the
-    /// listener is registered, so a notification sent after the first check
-    /// is never lost.
+    /// A futex-style park on the word's key (`parking_lot_core`): the
+    /// condition is checked again under the key's queue lock before the
+    /// thread sleeps, and the thread that makes it hold (the release that
+    /// marks the drain, the closer) changes the word first and then unparks
+    /// every thread on the key under the same lock. So either the check sees
+    /// the new word, or the waiter is queued before the unpark looks: no
+    /// lost wake-up. Blocking waiters cost nothing while nobody waits, and
+    /// sleep and wake through one futex, with no listener allocated.
+    ///
+    /// Under loom, which cannot see `parking_lot_core`, blocking waiters use
+    /// the event-listener path the async waiters use ([`wait_listening`](Self::wait_listening)).
     pub(crate) fn wait(&self, until: Until, deadline: Option<Instant>) -> bool {
+        if cfg!(loom) {
+            return self.wait_listening(until, deadline);
+        }
+        let key = self.park_key(until);
+        loop {
+            if self.holds(until) {
+                return true;
+            }
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return false;
+            }
+            if !park::park(key, || !self.holds(until), deadline) {
+                // Timed out: one last look.
+                return self.holds(until);
+            }
+        }
+    }
+
+    /// [`wait`](Self::wait) through an event listener: check, listen, check
+    /// again, wait. The second check runs after the listener is registered,
+    /// so a notification sent after the first check is never lost.
+    fn wait_listening(&self, until: Until, deadline: Option<Instant>) -> bool {
         loop {
             if self.holds(until) {
                 return true;
@@ -463,6 +506,55 @@ impl Core {
             }
         }
     }
+}
+
+/// Blocking waits on a key, through `parking_lot_core` (nothing under loom,
+/// where `Core::wait` listens on the events instead).
+mod park {
+    use std::time::Instant;
+
+    /// Parks the thread on `key` unless `still_waiting` (checked under the
+    /// key's queue lock) says otherwise; false if `deadline` passed.
+    #[cfg(not(loom))]
+    pub(super) fn park(
+        key: usize,
+        still_waiting: impl FnOnce() -> bool,
+        deadline: Option<Instant>,
+    ) -> bool {
+        use parking_lot_core::{ParkResult, DEFAULT_PARK_TOKEN};
+        // SAFETY: `key` is the address of a field of a `Core` we borrow (an
+        // address we control). `still_waiting` is one atomic load and a
+        // comparison: it neither panics nor calls into `parking_lot`; the
+        // other two callbacks do nothing.
+        let result = unsafe {
+            parking_lot_core::park(
+                key,
+                still_waiting,
+                || {},
+                |_, _| {},
+                DEFAULT_PARK_TOKEN,
+                deadline,
+            )
+        };
+        !matches!(result, ParkResult::TimedOut)
+    }
+
+    #[cfg(loom)]
+    pub(super) fn park(_: usize, _: impl FnOnce() -> bool, _: Option<Instant>) -> bool {
+        unreachable!("loom builds wait through event listeners")
+    }
+
+    /// Wakes every thread parked on `key`.
+    #[cfg(not(loom))]
+    pub(super) fn unpark_all(key: usize) {
+        // SAFETY: `key` is the address of a field of a `Core` the caller
+        // keeps alive for the call (an address we control), and this runs
+        // on an ordinary thread, never in a signal handler.
+        unsafe { parking_lot_core::unpark_all(key, parking_lot_core::DEFAULT_UNPARK_TOKEN) };
+    }
+
+    #[cfg(loom)]
+    pub(super) fn unpark_all(_: usize) {}
 }
 
 /// A close that still has to be announced ([`Core::announce`]).

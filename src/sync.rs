@@ -82,6 +82,7 @@ mod once {
             Self(std::sync::OnceLock::new())
         }
 
+        #[inline]
         pub(crate) fn get(&self) -> Option<T> {
             self.0.get().cloned()
         }
