@@ -41,10 +41,9 @@ mutants=(
     "close-keeps-ref|shutdown|two_triggers_elect_one"
     # The signal policy's extra count taken on a drained latch revives it.
     "busy-unchecked|shutdown|busy_hold_vs_last_guard_drop"
-    # One-RMW admission: a back-out that leaves the word at zero must mark
-    # and announce the drain; a busy hold must not count a refused one.
-    "backout-no-notify|shutdown|refused_admission_vs_last_guard_drop_and_drain"
-    "busy-ignores-drained|shutdown|busy_hold_vs_refused_admission_on_a_drained_latch"
+    # An admission that is not refused in the same RMW that would raise the
+    # count: a guard taken after the trigger on a drained latch.
+    "unchecked-admission|shutdown|adv_count_after_drain_vs_refused"
     # A trigger waker registered after the trigger took the wakers is lost.
     "unsealed-wakers|shutdown|wait_triggered_async_vs_trigger"
 )

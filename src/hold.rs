@@ -42,9 +42,7 @@
 //! |---|---|---|---|
 //! | A1 | acquire (`fetch_add`) | count 0 → 1 | the acquirer pays the collective one if unanchored, the notify one if `CLOSED` |
 //! | A2 | acquire | count n → n+1, n ≥ 1 | none: the fast path |
-//! | A2' | acquire if busy (compare-exchange, the signal policy's look) | count n → n+1 only if n ≥ 1 and not `DRAINED` | none; refused at zero or once drained, so it never revives a drained latch |
-//! | A3 | admission (`fetch_add`, latches) | count n → n+1; refused if `CLOSED` | as A1/A2 either way; a refused hold is backed out at once by an ordinary release (R1/R2), after paying what its increment owed |
-//! | D | mark drained (compare-exchange) | sets `DRAINED` if `CLOSED`, count 0 | none: done by the R1 that owns the notify reference (or the closer that found no hold) while that keeps the node alive, before it announces |
+//! | A2' | acquire if busy (compare-exchange, the signal policy's look) | count n → n+1 only if n ≥ 1 | none; refused at zero, so it never revives a drained word |
 //! | R1 | release (`fetch_sub`) | count 1 → 0 | the releaser owns the collective one if unanchored, the notify one if `CLOSED`; it announces the drain *before* giving the notify one back |
 //! | R2 | release | count n+1 → n, n ≥ 1; or 1 → 0 anchored and open | none: the fast path |
 //! | U | unanchor (`fetch_and`) | clears `ANCHORED` | if count > 0, the anchor's own reference *becomes* the collective one (no refcount change); else the anchor drops it |
@@ -80,17 +78,6 @@
 //! * **W'** gives back while the waiter still owns the `WaitGroup`'s anchor,
 //!   so it never frees the node.
 //!
-//! * **A3** refused is an A1 or A2 followed by a release: the refused hold
-//!   pays what its increment owed (its caller reaches the node through a
-//!   handle, or through its count on a child), and its release gives back
-//!   what the word then says, exactly as any hold's. It can raise the count
-//!   of a drained word for a moment; that is why drain waiters wait for the
-//!   `DRAINED` bit (D), set only on a zero count, never cleared on a latch,
-//!   rather than for a zero count. If a refused hold overtakes the last
-//!   release, that release's D fails, and the back-out, now the release
-//!   that leaves the word at zero with `CLOSED`, owns the notify reference,
-//!   marks and announces the drain.
-//!
 //! A hold on a child latch counts on every ancestor too; each level runs the
 //! protocol on its own word. A release reads the parent link before its RMW
 //! on the child (afterwards the child may be gone); the parent stays alive
@@ -123,7 +110,7 @@ use std::ops::Deref;
 use std::ptr::NonNull;
 
 use crate::mutant;
-use crate::state::{Closed, Closing, Core, Refs, Refused};
+use crate::state::{Closed, Closing, Core, Refs};
 use crate::sync::{fence, keep_alive, touch, Arc, KeepAlive, Ordering};
 
 /// Something that can be held: a counting core, and the parent whose count
@@ -163,7 +150,7 @@ impl<N: Node> Hold<N> {
     /// any of them is closed (and giving back what it took).
     ///
     /// Every level checks its own `CLOSED` bit in the same read-modify-write
-    /// that raises its count (A3), so each latch's drain depends on its own
+    /// that raises its count (A2 or A1, by compare-exchange), so each latch's drain depends on its own
     /// word alone: a guard admitted at the parent before the parent's close
     /// is in the parent's count for every drain; one that comes after is
     /// refused, even if the parent's cascade has not reached the child yet.
@@ -177,17 +164,14 @@ impl<N: Node> Hold<N> {
             if let (true, Some(parent)) = (mutant::is("unchecked-ancestors"), level.parent()) {
                 // Only this level decides; ancestors are raised afterwards,
                 // unconditionally: a parent's drain can finish in between.
-                if let Err(refused) = level.core().try_acquire() {
-                    back_out(level, refused);
-                    return Err(Closed);
-                }
+                let refs = level.core().try_acquire()?;
+                take_refs(level, refs);
                 acquire_levels(&**parent);
                 return Ok(Self::from_arc(node));
             }
             match level.core().try_acquire() {
                 Ok(refs) => take_refs(level, refs),
-                Err(refused) => {
-                    back_out(level, refused);
+                Err(closed) => {
                     if !std::ptr::eq(level, &**node) {
                         // SAFETY: the levels from `node` up to, not
                         // including, `level` each hold one count of ours
@@ -195,7 +179,7 @@ impl<N: Node> Hold<N> {
                         // those and stops at `level`.
                         unsafe { release_chain(Arc::as_ptr(node), false, level) };
                     }
-                    return Err(Closed);
+                    return Err(closed);
                 }
             }
             match level.parent() {
@@ -360,34 +344,6 @@ unsafe fn release_chain<N: Node>(mut ptr: *const N, panicking: bool, stop: *cons
             Some(parent) if parent != stop => ptr = parent,
             _ => return,
         }
-    }
-}
-
-/// Backs out a refused admission (A3 refused): pays what its increment
-/// found owed (A1), then releases it like any hold (R1 or R2). If it was
-/// the hold that left the word at zero, the release owns the notify
-/// reference and marks and announces the drain (a drain that completed
-/// meanwhile could not be marked while this hold was in the count).
-#[cold]
-#[inline(never)]
-fn back_out<N: Node>(node: &N, refused: Refused) {
-    take_refs(node, refused.refs);
-    let refs = node.core().release(false);
-    if refs.any() {
-        if mutant::is("backout-no-notify") {
-            // Gives the references back without announcing the drain.
-            for _ in 0..owned(refs) {
-                // SAFETY: handed to us by the release just above; the caller
-                // still reaches `node` through a reference of its own.
-                unsafe { Arc::decrement_strong_count(node as *const N) };
-            }
-            return;
-        }
-        // SAFETY: these references were handed to this thread by the
-        // release just above; the caller reaches `node` through a reference
-        // of its own (a handle, or its count on a child whose parent link
-        // this is), so the node outlives the call.
-        unsafe { finish_release(node as *const N, refs) };
     }
 }
 

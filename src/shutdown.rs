@@ -385,7 +385,7 @@ impl Tree {
     /// The children still worth reaching, after pruning the dead ones.
     fn live_children(&self) -> Vec<Arc<Tree>> {
         let mut children = self.children.lock();
-        prune(&mut children);
+        prune(&mut children, Deep::OneLevel);
         children.clone()
     }
 
@@ -547,21 +547,65 @@ impl Tree {
 /// made before the handle's drop, the reference made before the guard's)
 /// is visible to the next read.
 ///
-/// One level: a dead child whose own list still holds dead grandchildren is
-/// kept (their latches link to its latch) until a walk that reaches it has
-/// pruned them. A recursive prune here would walk the whole subtree below
-/// every list it prunes, which is quadratic over a walk of a deep tree.
-fn prune(children: &mut Vec<Arc<Tree>>) {
+/// A dead child whose own list still holds dead grandchildren looks alive
+/// (their latches link to its latch). `Deep::Below` prunes below such a
+/// child first, bottom up ([`prune_below`]), and then looks again: what
+/// `make_child`'s amortized prune does, so that a root that lives long frees
+/// dead child-and-grandchild pairs (a latch per connection, one per request
+/// below it). `Deep::OneLevel` does not: the walks (trigger, snapshot) visit
+/// every kept child and prune its list in turn, and looking below every
+/// child as well would make a walk of a deep chain quadratic.
+fn prune(children: &mut Vec<Arc<Tree>>, deep: Deep) {
     children.retain(|child| {
         if mutant::is("prune-strong-first") {
             return strong_count_acquire(child) > 1
                 || strong_count_acquire(child.latch.arc()) > 1
                 || child.latch.core.snapshot().count() > 0;
         }
-        strong_count_acquire(child) > 1
-            || child.latch.core.snapshot().count() > 0
-            || strong_count_acquire(child.latch.arc()) > 1
+        if strong_count_acquire(child) > 1 || child.latch.core.snapshot().count() > 0 {
+            return true;
+        }
+        if strong_count_acquire(child.latch.arc()) == 1 {
+            return false;
+        }
+        if deep == Deep::OneLevel || child.children.lock().is_empty() {
+            return true;
+        }
+        prune_below(child);
+        strong_count_acquire(child.latch.arc()) > 1
     });
+}
+
+/// How far [`prune`] looks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Deep {
+    OneLevel,
+    Below,
+}
+
+/// Prunes the lists of `top`'s descendants that have no handle and no guard,
+/// bottom up, with loops (a chain of any depth costs no stack). The walk
+/// holds a clone of each tree it collects; it pops them deepest first, so
+/// when a tree's list is pruned every child of it in the walk has been
+/// popped and its clone dropped: the counts read are the true ones, and a
+/// grandchild freed first releases its link to the child's latch in time.
+fn prune_below(top: &Arc<Tree>) {
+    let mut walk = vec![top.clone()];
+    let mut next = 0;
+    while let Some(tree) = walk.get(next) {
+        let found: Vec<Arc<Tree>> = tree
+            .children
+            .lock()
+            .iter()
+            .filter(|c| strong_count_acquire(c) == 1 && c.latch.core.snapshot().count() == 0)
+            .cloned()
+            .collect();
+        walk.extend(found);
+        next += 1;
+    }
+    while let Some(tree) = walk.pop() {
+        prune(&mut tree.children.lock(), Deep::OneLevel);
+    }
 }
 
 /// A one-shot shutdown latch shared by every component of a program.
@@ -732,7 +776,7 @@ impl Shutdown {
         }
         if children.len() == children.capacity() {
             // Amortized: prune only when the list would grow.
-            prune(&mut children);
+            prune(&mut children, Deep::Below);
         }
         let tree = Tree::new_linked(Some(self.tree.latch.arc().clone()), name);
         children.push(tree.clone());
@@ -2354,6 +2398,33 @@ mod tests {
         fn wake(self: std::sync::Arc<Self>) {
             self.0.store(true, std::sync::atomic::Ordering::SeqCst);
         }
+    }
+
+    /// The adversary's case: a dead child whose list holds a dead grandchild
+    /// looks alive at one level; the amortized prune looks below it.
+    #[test]
+    fn dead_grandchildren_are_pruned_as_the_list_grows() {
+        let root = Shutdown::new();
+        for _ in 0..10_000 {
+            let child = root.child().unwrap();
+            let grandchild = child.child().unwrap();
+            drop(grandchild.child().unwrap());
+            drop(grandchild);
+            drop(child);
+        }
+        assert!(children(&root) <= 64, "{} children kept", children(&root));
+        // A dead chain below a child kept alive by a future at its bottom
+        // stays: the future must still see the trigger.
+        let child = root.child().unwrap();
+        let bottom = child.child().unwrap().child().unwrap();
+        let mut future = bottom.wait_triggered_async();
+        drop((child, bottom));
+        for _ in 0..1_000 {
+            drop(root.child().unwrap());
+        }
+        root.trigger();
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(Pin::new(&mut future).poll(&mut cx).is_ready());
     }
 
     #[test]

@@ -28,18 +28,8 @@ pub(crate) const CLOSED: usize = 0b01;
 /// `Shutdown` tree node) owns a strong reference to the node, so the holds
 /// need none of their own; see `hold.rs` for the reference protocol.
 pub(crate) const ANCHORED: usize = 0b10;
-/// `state` bit 2: drained. Set once the count is zero while `CLOSED`, by
-/// whoever finds the word so after its own read-modify-write (the closer, or
-/// the release that takes the count to zero), in a compare-exchange that
-/// requires the count to be zero ([`Core::mark_drained`]). Drain waiters wait
-/// for this bit rather than for a zero count: a refused admission raises the
-/// count for a moment ([`Core::try_acquire`]), even on a drained word, and
-/// that must neither undo a completed drain nor let a busy hold
-/// ([`Core::try_acquire_busy`]) slip in after one. Cleared only by
-/// [`Core::unwatch`] (a `WaitGroup` reopening its word).
-pub(crate) const DRAINED: usize = 0b100;
-/// `state` bits 3..: the number of live holds, in units of `ONE`.
-pub(crate) const ONE: usize = 0b1000;
+/// `state` bits 2..: the number of live holds, in units of `ONE`.
+pub(crate) const ONE: usize = 0b100;
 /// Holds beyond this abort the process, like `Arc`'s refcount. Half of what
 /// the count field can represent, so that any number of threads racing past
 /// the check still cannot wrap the word before one of them aborts.
@@ -58,9 +48,9 @@ impl Snapshot {
         self.0 & CLOSED != 0
     }
 
-    /// The drain completed: the condition `drained` announces (`DRAINED`).
+    /// Closed and no hold left: the condition `drained` announces.
     pub(crate) fn is_drained(self) -> bool {
-        self.0 & DRAINED != 0
+        self.0 & !ANCHORED == CLOSED
     }
 }
 
@@ -127,8 +117,7 @@ pub(crate) struct Core {
     /// |-------|------------------------------------------|
     /// | 0     | `CLOSED`                                 |
     /// | 1     | `ANCHORED`                               |
-    /// | 2     | `DRAINED`                                |
-    /// | 3..   | live holds (`state / ONE`)               |
+    /// | 2..   | live holds (`state / ONE`)               |
     state: AtomicUsize,
     /// Holds dropped while their thread was panicking, since creation. Only
     /// written on the unwinding path.
@@ -188,57 +177,47 @@ impl Core {
         Refs::NONE
     }
 
-    /// Adds one hold unless `CLOSED`, in one `fetch_add` (transition A3):
-    /// on success, the references the caller must take, as for
-    /// [`acquire`](Self::acquire) (never the notify one: the core was open).
-    /// On refusal the hold was added all the same and must be backed out:
-    /// the caller takes the references [`Refused::refs`] names, then releases
-    /// the hold like any other (which may complete the drain and announce
-    /// it).
+    /// Adds one hold unless `CLOSED`; on success, the references the caller
+    /// must take, as for [`acquire`](Self::acquire) (never the notify one:
+    /// the core is open).
     ///
-    /// `Relaxed`: admission and `close` are read-modify-writes of this one
-    /// word, so the word's modification order alone decides whether a hold
-    /// came before the close (and is then seen by every drain, which reads
-    /// the word after the close) or after (and is refused). No data is
-    /// published by admission. A refused hold lives only between its two
-    /// RMWs; it can delay the `DRAINED` bit, never set it or clear it.
+    /// `Relaxed` on both the load and the exchange: admission and `close` are
+    /// read-modify-writes of this one word, so the word's modification order
+    /// alone decides whether a hold came before the close (and is then seen by
+    /// every drain, which reads the word after the close) or after (and is
+    /// refused). No data is published by admission.
     #[inline]
-    pub(crate) fn try_acquire(&self) -> Result<Refs, Refused> {
-        let prev = self.state.fetch_add(ONE, Ordering::Relaxed);
-        let refs = if prev < ONE {
-            Refs::owed_at_zero(prev)
-        } else {
-            if prev / ONE >= MAX_COUNT {
-                overflow();
-            }
-            Refs::NONE
-        };
-        if prev & CLOSED != 0 && !mutant::is("unchecked-admission") {
-            return Err(Refused { refs });
+    pub(crate) fn try_acquire(&self) -> Result<Refs, Closed> {
+        match self.acquire_unless(|word| word & CLOSED != 0 && !mutant::is("unchecked-admission")) {
+            Some(prev) if prev < ONE => Ok(Refs::owed_at_zero(prev)),
+            Some(_) => Ok(Refs::NONE),
+            None => Err(Closed),
         }
-        Ok(refs)
     }
 
     /// Adds one hold only if another is alive (count ≥ 1), closed or not: a
     /// look at the latch that keeps a drain from completing meanwhile, and
     /// never revives a drained one. Always transition A2: no reference
-    /// changes hands. False if the count was zero or the word is `DRAINED`
-    /// (a refused admission may have raised the count of a drained word for
-    /// a moment; it does not make the latch busy).
+    /// changes hands. False if the count was zero.
     ///
     /// `Relaxed`: as [`try_acquire`](Self::try_acquire), the word's
     /// modification order alone decides whether this came before the last
     /// release (and the drain waits for it) or after (and it is refused).
     #[cfg(any(loom, all(feature = "signal", unix)))]
     pub(crate) fn try_acquire_busy(&self) -> bool {
-        let refuse = |word: usize| {
-            !mutant::is("busy-unchecked")
-                && (word < ONE || (word & DRAINED != 0 && !mutant::is("busy-ignores-drained")))
-        };
+        self.acquire_unless(|word| word < ONE && !mutant::is("busy-unchecked"))
+            .is_some()
+    }
+
+    /// Adds one hold in one compare-exchange, unless `refuse` says no to the
+    /// word it would replace; the replaced word on success. `Relaxed`, as
+    /// its callers explain.
+    #[inline]
+    fn acquire_unless(&self, refuse: impl Fn(usize) -> bool) -> Option<usize> {
         let mut cur = self.state.load(Ordering::Relaxed);
         loop {
             if refuse(cur) {
-                return false;
+                return None;
             }
             if cur / ONE >= MAX_COUNT {
                 overflow();
@@ -249,36 +228,7 @@ impl Core {
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return true,
-                Err(actual) => cur = actual,
-            }
-        }
-    }
-
-    /// Sets `DRAINED` if the word is closed with no hold left and not marked
-    /// yet; true for the call that set it, which must then announce the
-    /// drain. Called by whoever found the count zero on a closed word after
-    /// its own RMW: the release that owns the notify reference, or the
-    /// closer that found no hold. If a refused admission has raised the
-    /// count since, this refuses: that hold's own release will find the word
-    /// at zero again and mark it.
-    ///
-    /// `AcqRel`: `Acquire` so that a marker sees every hold's writes (the
-    /// releases are a release sequence on this word); `Release` so that a
-    /// waiter that sees `DRAINED` with `Acquire` sees them too.
-    pub(crate) fn mark_drained(&self) -> bool {
-        let mut cur = self.state.load(Ordering::Acquire);
-        loop {
-            if cur & (DRAINED | CLOSED) != CLOSED || cur >= ONE {
-                return false;
-            }
-            match self.state.compare_exchange_weak(
-                cur,
-                cur | DRAINED,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return true,
+                Ok(_) => return Some(cur),
                 Err(actual) => cur = actual,
             }
         }
@@ -316,9 +266,8 @@ impl Core {
         Refs::NONE
     }
 
-    /// Marks the drain ([`mark_drained`](Self::mark_drained)) and, if this
-    /// call marked it, wakes every drain waiter. Called by the release that
-    /// owns the notify reference, or by the closer that found no hold.
+    /// Wakes every drain waiter. Called by the release that owns the notify
+    /// reference, or by the closer that found no hold.
     ///
     /// `notify` emits a SeqCst fence before reading the listener list; a
     /// waiter registers its listener (also followed by a SeqCst fence) before
@@ -326,10 +275,8 @@ impl Core {
     /// waiter's re-check sees the drained word, or this notification finds its
     /// listener. No lost wake-up.
     pub(crate) fn notify_drained(&self) {
-        if self.mark_drained() {
-            self.drained.notify(usize::MAX);
-            park::unpark_all(self.park_key(Until::Drained));
-        }
+        self.drained.notify(usize::MAX);
+        park::unpark_all(self.park_key(Until::Drained));
     }
 
     /// The anchoring handle lets go (`hold.rs`, transition U). True if holds
@@ -400,13 +347,6 @@ impl Core {
     /// this call keeps nothing and the caller gives its payment back.
     pub(crate) fn watch(&self) -> bool {
         let prev = self.state.fetch_or(CLOSED, Ordering::AcqRel);
-        if prev & DRAINED != 0 {
-            // Left by a leaked `Wait` whose tokens reached zero: it would
-            // keep the next return to zero from being marked and announced.
-            // Only tokens race with us (`wait` has the group exclusively),
-            // and this waiter checks the count itself after listening.
-            self.state.fetch_and(!DRAINED, Ordering::AcqRel);
-        }
         prev & CLOSED == 0 && prev >= ONE
     }
 
@@ -416,7 +356,7 @@ impl Core {
     /// caller now owns and gives back. Only the single waiter (`&mut
     /// WaitGroup`) calls this, so no other waiter can lose its request.
     pub(crate) fn unwatch(&self) -> bool {
-        let prev = self.state.fetch_and(!(CLOSED | DRAINED), Ordering::AcqRel);
+        let prev = self.state.fetch_and(!CLOSED, Ordering::AcqRel);
         prev & CLOSED != 0 && prev >= ONE
     }
 
@@ -569,16 +509,6 @@ pub(crate) struct Closing {
 #[derive(Debug)]
 pub(crate) struct Closed;
 
-/// A refused admission ([`Core::try_acquire`]): the hold was added and must
-/// be backed out.
-#[derive(Debug)]
-#[must_use = "a refused hold must be backed out"]
-pub(crate) struct Refused {
-    /// The references the refused hold's increment found owed (transition
-    /// A1), which the caller takes before releasing it.
-    pub(crate) refs: Refs,
-}
-
 #[cold]
 #[inline(never)]
 fn overflow() -> ! {
@@ -663,32 +593,15 @@ mod tests {
         // Closed with holds alive: the word now holds a notify reference.
         assert_eq!(core.close(), Some(Closing { holds_alive: true }));
         assert_eq!(core.close(), None);
-        // A refused admission raised the count all the same (A3): its
-        // back-out is an ordinary release.
-        assert_eq!(core.try_acquire().unwrap_err().refs, Refs::NONE);
-        assert_eq!(core.snapshot().count(), 3);
-        assert_eq!(core.release(false), Refs::NONE);
+        assert!(core.try_acquire().is_err());
         assert_eq!(core.release(false), Refs::NONE);
         // The anchor lets go with a hold alive: its reference passes on...
         assert!(core.unanchor());
         // ...and the last release owns both the collective and the notify
         // reference.
         assert_eq!(core.release(true), BOTH);
-        // Zero on a closed word is the drain once the releaser marks it.
-        assert!(!core.snapshot().is_drained());
-        assert!(core.mark_drained());
-        assert!(!core.mark_drained());
         assert!(core.snapshot().is_drained());
         assert_eq!(core.panicked(), 1);
-        // A refused admission on the drained word neither unmarks it nor,
-        // when backed out, marks it again; a busy hold is refused.
-        assert_eq!(core.try_acquire().unwrap_err().refs, BOTH);
-        assert!(core.snapshot().is_drained());
-        #[cfg(all(feature = "signal", unix))]
-        assert!(!core.try_acquire_busy());
-        assert_eq!(core.release(false), BOTH);
-        assert!(!core.mark_drained());
-        assert!(core.snapshot().is_drained());
     }
 
     #[test]
@@ -717,42 +630,7 @@ mod tests {
         assert_eq!(core.release(false), COLLECTIVE);
         // A closed, unanchored word with no hold: closing owes nothing.
         assert_eq!(core.close(), Some(Closing { holds_alive: false }));
-        assert!(core.mark_drained());
         assert!(core.snapshot().is_drained());
-    }
-
-    /// A refused admission that overtakes the last release leaves the word
-    /// at one: the last release cannot mark the drain, and the back-out,
-    /// which finds the word at zero, does.
-    #[test]
-    fn a_refused_admission_delays_the_drain_mark_to_its_back_out() {
-        let core = Core::new();
-        assert_eq!(core.acquire(), Refs::NONE);
-        assert_eq!(core.close(), Some(Closing { holds_alive: true }));
-        let refused = core.try_acquire().unwrap_err();
-        assert_eq!(core.release(false), Refs::NONE);
-        assert!(!core.mark_drained());
-        assert!(!core.snapshot().is_drained());
-        assert_eq!(refused.refs, Refs::NONE);
-        assert_eq!(core.release(false), Refs::NOTIFY);
-        assert!(core.mark_drained());
-        assert!(core.snapshot().is_drained());
-    }
-
-    /// A `Wait` leaked after its tokens reached zero leaves `DRAINED` set;
-    /// the next wait clears it, so the next return to zero is announced.
-    #[test]
-    fn a_new_watch_clears_a_stale_drain_mark() {
-        let core = Core::new();
-        assert_eq!(core.acquire(), Refs::NONE);
-        assert!(core.watch());
-        assert_eq!(core.release(false), Refs::NOTIFY);
-        assert!(core.mark_drained());
-        // The wait is leaked: no unwatch. A new token, then a new wait.
-        assert_eq!(core.acquire(), Refs::NOTIFY);
-        assert!(!core.watch());
-        assert_eq!(core.release(false), Refs::NOTIFY);
-        assert!(core.mark_drained());
     }
 
     #[test]
@@ -765,7 +643,6 @@ mod tests {
         assert!(!core.wait(Until::Drained, Some(deadline)));
         // ...and its release owns it again (R1).
         assert_eq!(core.release(false), Refs::NOTIFY);
-        core.notify_drained();
         assert!(core.wait(Until::Drained, Some(Instant::now())));
     }
 

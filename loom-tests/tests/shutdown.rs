@@ -45,11 +45,9 @@ fn guard_vs_trigger() {
     });
 }
 
-/// A refused admission (one `fetch_add`, then a back-out release) races the
-/// last guard's drop and a drainer: the drain returns, never before the
-/// last guard's work, and never hangs, whichever of the two releases leaves
-/// the word at zero (the back-out must then mark and announce the drain).
-/// Three threads: bounded (see README.md).
+/// A refused admission races the last guard's drop and a drainer: the drain
+/// returns, never before the last guard's work, and never hangs. Three
+/// threads: bounded (see README.md).
 #[test]
 fn refused_admission_vs_last_guard_drop_and_drain() {
     bounded(|| {
@@ -76,9 +74,8 @@ fn refused_admission_vs_last_guard_drop_and_drain() {
     });
 }
 
-/// A refused admission raises the count of a drained latch for a moment:
-/// the signal policy's busy hold must still see the latch as drained (it
-/// would otherwise decide to exit after the drain completed).
+/// A refused admission never shows in the count, so the signal policy's
+/// busy hold never finds a drained latch busy.
 #[test]
 fn busy_hold_vs_refused_admission_on_a_drained_latch() {
     exhaustive(|| {
@@ -91,6 +88,70 @@ fn busy_hold_vs_refused_admission_on_a_drained_latch() {
         };
         assert!(shutdown.__loom_guard_if_busy().is_none());
         refused.join().unwrap();
+    });
+}
+
+// The next three are the adversary's models of a one-`fetch_add` admission
+// (tried in this issue and rejected): its refused hold raised the count of
+// a drained latch for a moment, so each of these failed. Admission by
+// compare-exchange never raises a closed word's count.
+
+/// The last guard dropped on this thread, a zero-timeout drain at once: the
+/// drain is reported, never stragglers, whatever a refused admission does.
+#[test]
+fn adv_zero_timeout_after_last_drop_vs_refused() {
+    exhaustive(|| {
+        let shutdown = Shutdown::new();
+        let guard = shutdown.guard().unwrap();
+        shutdown.trigger();
+        let refused = {
+            let shutdown = shutdown.clone();
+            thread::spawn(move || assert!(shutdown.guard().is_err()))
+        };
+        drop(guard);
+        let r = shutdown.wait_drained_timeout(Duration::ZERO);
+        assert!(r.is_ok(), "last guard dropped by this thread, yet: {r:?}");
+        refused.join().unwrap();
+    });
+}
+
+/// A drained latch counts zero while admissions are refused.
+#[test]
+fn adv_count_after_drain_vs_refused() {
+    exhaustive(|| {
+        let shutdown = Shutdown::new();
+        shutdown.trigger();
+        shutdown.wait_drained();
+        let refused = {
+            let shutdown = shutdown.clone();
+            thread::spawn(move || assert!(shutdown.guard().is_err()))
+        };
+        assert_eq!(shutdown.count(), 0, "count() on a drained latch");
+        refused.join().unwrap();
+    });
+}
+
+/// The busy hold is refused once the last guard is gone, even while an
+/// admission is being refused.
+#[test]
+fn adv_busy_hold_after_last_drop_vs_refused() {
+    exhaustive(|| {
+        let shutdown = Shutdown::new();
+        let guard = shutdown.guard().unwrap();
+        shutdown.trigger();
+        let refused = {
+            let shutdown = shutdown.clone();
+            thread::spawn(move || assert!(shutdown.guard().is_err()))
+        };
+        drop(guard);
+        let busy = shutdown.__loom_guard_if_busy();
+        assert!(
+            busy.is_none(),
+            "busy hold taken on a latch with no guard left"
+        );
+        drop(busy);
+        refused.join().unwrap();
+        shutdown.wait_drained();
     });
 }
 
