@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 /// assert_eq!(report.panicked, 0);
 /// assert_eq!(report.reason.as_deref(), Some("deploy"));
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Report {
     /// Guards of the latch (or its subtree) dropped while their thread was
@@ -41,6 +41,37 @@ pub struct Report {
     /// a [`vital`](crate::Guard::vital) guard dropped by a panic, or a
     /// spawned thread that panicked), oldest first.
     pub failures: Vec<Failure>,
+}
+
+impl Clone for Report {
+    /// Field by field, inline, skipping the calls for what is empty or
+    /// borrowed (an unnamed latch, no failure, a `&'static` reason or none):
+    /// the copy `wait_drained` makes of the cached report then allocates
+    /// nothing and calls nothing. An owned reason, a latch path or failures
+    /// are cloned as usual.
+    #[inline]
+    fn clone(&self) -> Self {
+        Self {
+            panicked: self.panicked,
+            elapsed: self.elapsed,
+            reason: match &self.reason {
+                None => None,
+                Some(Cow::Borrowed(reason)) => Some(Cow::Borrowed(reason)),
+                Some(Cow::Owned(reason)) => Some(Cow::Owned(reason.clone())),
+            },
+            latch: if self.latch.is_empty() {
+                String::new()
+            } else {
+                self.latch.clone()
+            },
+            forced: self.forced,
+            failures: if self.failures.is_empty() {
+                Vec::new()
+            } else {
+                self.failures.clone()
+            },
+        }
+    }
 }
 
 impl fmt::Display for Report {
