@@ -101,3 +101,27 @@ fn unnamed_guards_allocate_nothing() {
     let other = Shutdown::new();
     assert!(allocations(|| drop(other.guard_named("named").unwrap())) > 0);
 }
+
+/// `wait_drained` on a drained latch copies the cached report: no clock, no
+/// lock, and no allocation while the reason is `&'static` (or absent), the
+/// latch unnamed and no guard failed. An owned reason or a latch path is
+/// cloned, which allocates: the price of those, paid per call.
+#[test]
+fn wait_drained_on_a_drained_latch_allocates_nothing() {
+    let shutdown = Shutdown::new();
+    shutdown.trigger_with_reason("deploy");
+    let first = shutdown.wait_drained();
+    assert_eq!(
+        allocations(|| {
+            for _ in 0..1_000 {
+                let report = shutdown.wait_drained();
+                assert_eq!(report, first);
+            }
+        }),
+        0
+    );
+    let owned = Shutdown::new();
+    owned.trigger_with_reason(format!("deploy {}", 7));
+    let _ = owned.wait_drained();
+    assert!(allocations(|| drop(owned.wait_drained())) > 0);
+}
