@@ -189,18 +189,30 @@ impl<N: Node> Hold<N> {
         }
     }
 
-    /// Takes a count on `node` (and its ancestors) only if `node` has a live
-    /// hold already, closed or not (transition A2 on every level: a live hold
-    /// of a child counts on each ancestor too). `None` if it had none.
+    /// Takes a count on `node` and its ancestors only if each level has a
+    /// live hold already, closed or not (transition A2' on every level, child
+    /// first, like admission). `None` if a level had none; the levels taken
+    /// below it are given back. Checking every level, not only `node`'s,
+    /// matters: a child's count can be an admission that its parent is about
+    /// to refuse, and raising the parent unconditionally would revive it
+    /// after its drain.
     #[cfg(any(loom, all(feature = "signal", unix)))]
     pub(crate) fn acquire_if_busy(node: &Arc<N>) -> Option<Self> {
-        if !node.core().try_acquire_busy() {
-            return None;
+        let mut level: &N = node;
+        loop {
+            if !level.core().try_acquire_busy() {
+                if !std::ptr::eq(level, &**node) {
+                    // SAFETY: the levels from `node` up to, not including,
+                    // `level` each hold one count of ours (taken above).
+                    unsafe { release_chain(Arc::as_ptr(node), false, level) };
+                }
+                return None;
+            }
+            match level.parent() {
+                Some(parent) => level = parent,
+                None => return Some(Self::from_arc(node)),
+            }
         }
-        if let Some(parent) = node.parent() {
-            acquire_levels(&**parent);
-        }
-        Some(Self::from_arc(node))
     }
 
     /// Wraps the count just taken on `node`.

@@ -555,7 +555,13 @@ impl Tree {
 /// below it). `Deep::OneLevel` does not: the walks (trigger, snapshot) visit
 /// every kept child and prune its list in turn, and looking below every
 /// child as well would make a walk of a deep chain quadratic.
-fn prune(children: &mut Vec<Arc<Tree>>, deep: Deep) {
+///
+/// Returns how many trees `Deep::Below` walked below kept children: the
+/// caller spaces the next prune by as much, so that a dead-looking subtree
+/// that stays (a future keeps its bottom alive) is not walked again every
+/// few calls.
+fn prune(children: &mut Vec<Arc<Tree>>, deep: Deep) -> usize {
+    let mut walked = 0;
     children.retain(|child| {
         if mutant::is("prune-strong-first") {
             return strong_count_acquire(child) > 1
@@ -571,9 +577,15 @@ fn prune(children: &mut Vec<Arc<Tree>>, deep: Deep) {
         if deep == Deep::OneLevel || child.children.lock().is_empty() {
             return true;
         }
-        prune_below(child);
-        strong_count_acquire(child.latch.arc()) > 1
+        let below = prune_below(child);
+        let keep = strong_count_acquire(child.latch.arc()) > 1;
+        if keep {
+            // Walked for nothing: this subtree will be there next time too.
+            walked += below;
+        }
+        keep
     });
+    walked
 }
 
 /// How far [`prune`] looks.
@@ -589,7 +601,8 @@ enum Deep {
 /// when a tree's list is pruned every child of it in the walk has been
 /// popped and its clone dropped: the counts read are the true ones, and a
 /// grandchild freed first releases its link to the child's latch in time.
-fn prune_below(top: &Arc<Tree>) {
+/// Returns how many trees it walked.
+fn prune_below(top: &Arc<Tree>) -> usize {
     let mut walk = vec![top.clone()];
     let mut next = 0;
     while let Some(tree) = walk.get(next) {
@@ -603,9 +616,11 @@ fn prune_below(top: &Arc<Tree>) {
         walk.extend(found);
         next += 1;
     }
+    let walked = walk.len();
     while let Some(tree) = walk.pop() {
         prune(&mut tree.children.lock(), Deep::OneLevel);
     }
+    walked
 }
 
 /// A one-shot shutdown latch shared by every component of a program.
@@ -775,8 +790,11 @@ impl Shutdown {
             return Err(ShutdownStarted);
         }
         if children.len() == children.capacity() {
-            // Amortized: prune only when the list would grow.
-            prune(&mut children, Deep::Below);
+            // Amortized: prune only when the list would grow, and after a
+            // prune that walked below kept children, only once as many
+            // children more have come.
+            let walked = prune(&mut children, Deep::Below);
+            children.reserve(walked);
         }
         let tree = Tree::new_linked(Some(self.tree.latch.arc().clone()), name);
         children.push(tree.clone());
