@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use crate::mutant;
-use crate::sync::{AtomicUsize, Event, EventListener, Listener, Ordering};
+use crate::sync::{AtomicUsize, Event, EventListener, Listener, Mutex, Ordering};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -127,6 +127,8 @@ pub(crate) struct Core {
     drained: Event,
     /// Notified (all listeners) when `CLOSED` is set.
     closed: Event,
+    /// Threads blocked in [`Core::wait`] (outside loom).
+    sleepers: Sleepers,
 }
 
 impl Core {
@@ -137,6 +139,7 @@ impl Core {
             panicked: AtomicUsize::new(0),
             drained: Event::new(),
             closed: Event::new(),
+            sleepers: Sleepers::default(),
         }
     }
 
@@ -276,7 +279,7 @@ impl Core {
     /// listener. No lost wake-up.
     pub(crate) fn notify_drained(&self) {
         self.drained.notify(usize::MAX);
-        park::unpark_all(self.park_key(Until::Drained));
+        self.sleepers.wake_all();
     }
 
     /// The anchoring handle lets go (`hold.rs`, transition U). True if holds
@@ -317,7 +320,7 @@ impl Core {
     /// the close sees `CLOSED` by itself, so announcing later loses nothing.
     pub(crate) fn announce(&self, closing: Closing) {
         self.closed.notify(usize::MAX);
-        park::unpark_all(self.park_key(Until::Closed));
+        self.sleepers.wake_all();
         if !closing.holds_alive {
             self.notify_drained();
         }
@@ -376,46 +379,43 @@ impl Core {
         }
     }
 
-    /// The `parking_lot_core` key blocking waiters of `until` park on: the
-    /// address of the event async waiters listen on (an address of ours, as
-    /// `park` requires, and a different one for the two conditions).
-    fn park_key(&self, until: Until) -> usize {
-        let event = match until {
-            Until::Closed => &self.closed,
-            Until::Drained | Until::Zero => &self.drained,
-        };
-        event as *const Event as usize
-    }
-
     /// Blocks until `until` holds or `deadline` passes; true if it holds.
     ///
-    /// A futex-style park on the word's key (`parking_lot_core`): the
-    /// condition is checked again under the key's queue lock before the
-    /// thread sleeps, and the thread that makes it hold (the release that
-    /// marks the drain, the closer) changes the word first and then unparks
-    /// every thread on the key under the same lock. So either the check sees
-    /// the new word, or the waiter is queued before the unpark looks: no
-    /// lost wake-up. Blocking waiters cost nothing while nobody waits, and
-    /// sleep and wake through one futex, with no listener allocated.
+    /// The thread registers in [`Sleepers`] (checking the condition again
+    /// under its lock) and parks with std's thread parker; the thread that
+    /// makes the condition hold (the release that announces the drain, the
+    /// closer) changes the word first and then takes and unparks every
+    /// registered thread under the same lock. So either the check under the
+    /// lock sees the new word, or the waiter is registered before the waker
+    /// looks, and an unpark that comes before the park makes the park return
+    /// at once: no lost wake-up. Blocking waiters cost nothing while nobody
+    /// waits, and no listener is allocated.
     ///
-    /// Under loom, which cannot see `parking_lot_core`, blocking waiters use
-    /// the event-listener path the async waiters use ([`wait_listening`](Self::wait_listening)).
+    /// Under loom, which cannot see std's parker, blocking waiters use the
+    /// event-listener path the async waiters use
+    /// ([`wait_listening`](Self::wait_listening)).
     pub(crate) fn wait(&self, until: Until, deadline: Option<Instant>) -> bool {
         if cfg!(loom) {
             return self.wait_listening(until, deadline);
         }
-        let key = self.park_key(until);
         loop {
             if self.holds(until) {
                 return true;
             }
-            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            let now = Instant::now();
+            if deadline.is_some_and(|deadline| now >= deadline) {
                 return false;
             }
-            if !park::park(key, || !self.holds(until), deadline) {
-                // Timed out: one last look.
-                return self.holds(until);
+            if !self.sleepers.register(|| self.holds(until)) {
+                return true;
             }
+            match deadline {
+                None => std::thread::park(),
+                Some(deadline) => std::thread::park_timeout(deadline - now),
+            }
+            // Unparked (and taken off the list), or woken early or timed
+            // out (still on it): either way off the list before looking again.
+            self.sleepers.unregister();
         }
     }
 
@@ -448,53 +448,42 @@ impl Core {
     }
 }
 
-/// Blocking waits on a key, through `parking_lot_core` (nothing under loom,
-/// where `Core::wait` listens on the events instead).
-mod park {
-    use std::time::Instant;
+/// The threads blocked in [`Core::wait`], parked with std's thread parker.
+/// (`parking_lot_core`'s parker was measured slower to wake a thread that
+/// has just been spawned, in Go's ActuallyWait shape: BENCHMARKS.md.)
+#[derive(Debug, Default)]
+pub(crate) struct Sleepers(Mutex<Vec<std::thread::Thread>>);
 
-    /// Parks the thread on `key` unless `still_waiting` (checked under the
-    /// key's queue lock) says otherwise; false if `deadline` passed.
-    #[cfg(not(loom))]
-    pub(super) fn park(
-        key: usize,
-        still_waiting: impl FnOnce() -> bool,
-        deadline: Option<Instant>,
-    ) -> bool {
-        use parking_lot_core::{ParkResult, DEFAULT_PARK_TOKEN};
-        // SAFETY: `key` is the address of a field of a `Core` we borrow (an
-        // address we control). `still_waiting` is one atomic load and a
-        // comparison: it neither panics nor calls into `parking_lot`; the
-        // other two callbacks do nothing.
-        let result = unsafe {
-            parking_lot_core::park(
-                key,
-                still_waiting,
-                || {},
-                |_, _| {},
-                DEFAULT_PARK_TOKEN,
-                deadline,
-            )
-        };
-        !matches!(result, ParkResult::TimedOut)
+impl Sleepers {
+    /// Puts this thread on the list unless `done` (checked under the lock)
+    /// already holds; true if it did.
+    fn register(&self, done: impl FnOnce() -> bool) -> bool {
+        let mut threads = self.0.lock();
+        if done() {
+            return false;
+        }
+        threads.push(std::thread::current());
+        true
     }
 
-    #[cfg(loom)]
-    pub(super) fn park(_: usize, _: impl FnOnce() -> bool, _: Option<Instant>) -> bool {
-        unreachable!("loom builds wait through event listeners")
+    /// Takes this thread off the list, if it is still there.
+    fn unregister(&self) {
+        let me = std::thread::current().id();
+        self.0.lock().retain(|thread| thread.id() != me);
     }
 
-    /// Wakes every thread parked on `key`.
-    #[cfg(not(loom))]
-    pub(super) fn unpark_all(key: usize) {
-        // SAFETY: `key` is the address of a field of a `Core` the caller
-        // keeps alive for the call (an address we control), and this runs
-        // on an ordinary thread, never in a signal handler.
-        unsafe { parking_lot_core::unpark_all(key, parking_lot_core::DEFAULT_UNPARK_TOKEN) };
+    /// Unparks every registered thread and empties the list. Call after the
+    /// RMW that makes the waited-for condition hold. Nothing under loom,
+    /// where nobody registers.
+    fn wake_all(&self) {
+        if cfg!(loom) {
+            return;
+        }
+        let threads = std::mem::take(&mut *self.0.lock());
+        for thread in threads {
+            thread.unpark();
+        }
     }
-
-    #[cfg(loom)]
-    pub(super) fn unpark_all(_: usize) {}
 }
 
 /// A close that still has to be announced ([`Core::announce`]).
