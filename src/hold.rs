@@ -159,34 +159,22 @@ impl<N: Node> Hold<N> {
     /// that.) A loop, not a recursion: a chain of any depth costs no stack.
     #[inline]
     pub(crate) fn try_acquire(node: &Arc<N>) -> Result<Self, Closed> {
-        let mut level: &N = node;
-        loop {
-            if let (true, Some(parent)) = (mutant::is("unchecked-ancestors"), level.parent()) {
-                // Only this level decides; ancestors are raised afterwards,
-                // unconditionally: a parent's drain can finish in between.
-                let refs = level.core().try_acquire()?;
-                take_refs(level, refs);
-                acquire_levels(&**parent);
-                return Ok(Self::from_arc(node));
-            }
-            match level.core().try_acquire() {
-                Ok(refs) => take_refs(level, refs),
-                Err(closed) => {
-                    if !std::ptr::eq(level, &**node) {
-                        // SAFETY: the levels from `node` up to, not
-                        // including, `level` each hold one count of ours
-                        // (taken above); `release_chain` gives back exactly
-                        // those and stops at `level`.
-                        unsafe { release_chain(Arc::as_ptr(node), false, level) };
-                    }
-                    return Err(closed);
-                }
-            }
-            match level.parent() {
-                Some(parent) => level = parent,
-                None => return Ok(Self::from_arc(node)),
-            }
+        if let (true, Some(parent)) = (mutant::is("unchecked-ancestors"), node.parent()) {
+            // Only this level decides; ancestors are raised afterwards,
+            // unconditionally: a parent's drain can finish in between.
+            let refs = node.core().try_acquire()?;
+            take_refs(&**node, refs);
+            acquire_levels(&**parent);
+            return Ok(Self::from_arc(node));
         }
+        Self::acquire_each_level(node, |level| match level.core().try_acquire() {
+            Ok(refs) => {
+                take_refs(level, refs);
+                true
+            }
+            Err(Closed) => false,
+        })
+        .ok_or(Closed)
     }
 
     /// Takes a count on `node` and its ancestors only if each level has a
@@ -198,12 +186,23 @@ impl<N: Node> Hold<N> {
     /// after its drain.
     #[cfg(any(loom, all(feature = "signal", unix)))]
     pub(crate) fn acquire_if_busy(node: &Arc<N>) -> Option<Self> {
+        Self::acquire_each_level(node, |level| level.core().try_acquire_busy())
+    }
+
+    /// Takes a count on `node` and on each ancestor, child first, with
+    /// `take` (true if it took the level's count and paid what it owed);
+    /// the first level it refuses ends the walk, and the levels already
+    /// taken below it are given back. A loop, not a recursion.
+    #[inline]
+    fn acquire_each_level(node: &Arc<N>, take: impl Fn(&N) -> bool) -> Option<Self> {
         let mut level: &N = node;
         loop {
-            if !level.core().try_acquire_busy() {
+            if !take(level) {
                 if !std::ptr::eq(level, &**node) {
                     // SAFETY: the levels from `node` up to, not including,
-                    // `level` each hold one count of ours (taken above).
+                    // `level` each hold one count of ours (taken above);
+                    // `release_chain` gives back exactly those and stops at
+                    // `level`.
                     unsafe { release_chain(Arc::as_ptr(node), false, level) };
                 }
                 return None;

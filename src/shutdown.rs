@@ -354,16 +354,14 @@ impl Tree {
             // Once per trigger of a tree, not once per latch it reaches.
             trace_trigger(&self.latch);
         }
-        let mut pending = self.live_children();
-        while let Some(tree) = pending.pop() {
+        self.for_each_below(|tree| {
             let reason = tree
                 .latch
                 .parent
                 .as_ref()
                 .and_then(|parent| parent.reason());
             Latch::close(&tree.latch, reason);
-            pending.extend(tree.live_children());
-        }
+        });
         first
     }
 
@@ -374,12 +372,21 @@ impl Tree {
             self.trigger(None);
         }
         let first = self.latch.force();
+        self.for_each_below(|tree| {
+            tree.latch.force();
+        });
+        first
+    }
+
+    /// Runs `f` on every live descendant, each before its children are
+    /// read (so a close made by `f` is in place before the children's
+    /// lists are looked at), with a work list rather than a recursion.
+    fn for_each_below(&self, mut f: impl FnMut(&Tree)) {
         let mut pending = self.live_children();
         while let Some(tree) = pending.pop() {
-            tree.latch.force();
+            f(&tree);
             pending.extend(tree.live_children());
         }
-        first
     }
 
     /// The children still worth reaching, after pruning the dead ones.
