@@ -44,6 +44,13 @@ mutants=(
     # An admission that is not refused in the same RMW that would raise the
     # count: a guard taken after the trigger on a drained latch.
     "unchecked-admission|shutdown|adv_count_after_drain_vs_refused"
+    # One-RMW admission: a release after the close that never counts itself
+    # out of the drain field (the drain hangs), and a close that does not
+    # move the open count there (the drain returns under a live guard).
+    "release-skips-drain|shutdown|last_guard_drop_vs_trigger"
+    "release-skips-drain|shutdown|guard_clone_after_trigger_vs_drain"
+    "close-keeps-count|shutdown|last_guard_drop_vs_trigger"
+    "close-keeps-count|shutdown|guard_vs_trigger"
     # A trigger waker registered after the trigger took the wakers is lost.
     "unsealed-wakers|shutdown|wait_triggered_async_vs_trigger"
 )

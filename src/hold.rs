@@ -38,21 +38,38 @@
 //!
 //! # The transitions
 //!
+//! "count" below is the number of live holds, which the word keeps in one of
+//! two fields (`state.rs`, `DRAINING`): the open field until a latch's close,
+//! the drain field from then on. On a `DRAINING` word a hold is taken or
+//! given back in two RMWs: the first, on the open field, is the one every
+//! hold does and finds `DRAINING` in the word it replaced; it changes only a
+//! field nothing reads any more, so it is no transition. The second, on the
+//! drain field, is the A or R transition below.
+//!
 //! | | RMW | before → after | references |
 //! |---|---|---|---|
+//! | A0 | admission (`fetch_add`) on a `CLOSED` word | count unchanged (only the unused open field rises) | none: refused, and never backed out |
 //! | A1 | acquire (`fetch_add`) | count 0 → 1 | the acquirer pays the collective one if unanchored, the notify one if `CLOSED` |
 //! | A2 | acquire | count n → n+1, n ≥ 1 | none: the fast path |
 //! | A2' | acquire if busy (compare-exchange, the signal policy's look) | count n → n+1 only if n ≥ 1 | none; refused at zero, so it never revives a drained word |
 //! | R1 | release (`fetch_sub`) | count 1 → 0 | the releaser owns the collective one if unanchored, the notify one if `CLOSED`; it announces the drain *before* giving the notify one back |
 //! | R2 | release | count n+1 → n, n ≥ 1; or 1 → 0 anchored and open | none: the fast path |
 //! | U | unanchor (`fetch_and`) | clears `ANCHORED` | if count > 0, the anchor's own reference *becomes* the collective one (no refcount change); else the anchor drops it |
-//! | C | close (`fetch_or`, latches) | sets `CLOSED` | the closer pays the notify reference *before* the RMW and gives it back if count was 0 |
+//! | C | close (compare-exchange, latches) | sets `CLOSED` and `DRAINING`, moves the count from the open field to the drain field | the count is unchanged, so the collective one is too; the closer pays the notify reference *before* the RMW and gives it back if count was 0 |
 //! | W | watch (`fetch_or`, a waiting `WaitGroup`) | sets `CLOSED` | as C; if it was set already (a `Wait` future leaked before it could unwatch), the notify reference is paid already and the new payment goes back |
 //! | W' | unwatch (`fetch_and`) | clears `CLOSED` | if count > 0, the unwatcher owns the notify reference and gives it back |
 //!
 //! Why each keeps the invariant, and never lets the strong count touch zero
 //! while the node is still in use:
 //!
+//! * **A0** changes no count that decides a reference: `CLOSED` is only ever
+//!   set together with `DRAINING` on a latch (a `WaitGroup`'s watch sets it
+//!   alone, but a `WaitGroup` never admits conditionally).
+//! * **The two-RMW holds on a `DRAINING` word** are safe in between: a
+//!   release's hold is still in the drain field until its second RMW (so
+//!   the node stays alive, as for any live hold); an acquire's new hold is
+//!   not in it yet, but the acquirer reaches the node through a handle or a
+//!   live hold of its own, as for A1.
 //! * **A1** pays *after* its RMW. The window is safe: the acquirer reaches the
 //!   node through a handle it owns (strong ≥ 1), and the reference it owes can
 //!   only be given back by an R1, which needs this very hold released first.
@@ -150,8 +167,8 @@ impl<N: Node> Hold<N> {
     /// any of them is closed (and giving back what it took).
     ///
     /// Every level checks its own `CLOSED` bit in the same read-modify-write
-    /// that raises its count (A2 or A1, by compare-exchange), so each latch's drain depends on its own
-    /// word alone: a guard admitted at the parent before the parent's close
+    /// that raises its count (A1 or A2, or the refused A0: one `fetch_add`),
+    /// so each latch's drain depends on its own word alone: a guard admitted at the parent before the parent's close
     /// is in the parent's count for every drain; one that comes after is
     /// refused, even if the parent's cascade has not reached the child yet.
     /// (Raising ancestors unconditionally after checking only the child

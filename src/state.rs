@@ -1,47 +1,88 @@
 //! The counting core shared by `WaitGroup` and `Shutdown`.
 //!
-//! One packed atomic word holds the number of live holds (tokens or guards),
-//! a `CLOSED` flag and an `ANCHORED` flag; two `event_listener::Event`s carry
-//! the wake-ups. The fast path (taking or dropping a hold while the group or
-//! latch handle lives, or while other holds live) is a single atomic
-//! read-modify-write and touches neither event nor lock nor refcount.
+//! One packed 64-bit atomic word holds the number of live holds (tokens or
+//! guards), a `CLOSED` flag and an `ANCHORED` flag; two
+//! `event_listener::Event`s and a list of parked threads carry the wake-ups.
+//! The fast path (taking or dropping a hold while the group or latch handle
+//! lives, or while other holds live) is a single atomic read-modify-write and
+//! touches neither event nor lock nor refcount. A guard's admission is one
+//! `fetch_add` too: see [`DRAINING`] for how a refused one stays out of
+//! every drain.
 
 use std::time::Instant;
 
 use crate::mutant;
-use crate::sync::{AtomicUsize, Event, EventListener, Listener, Mutex, Ordering};
+use crate::sync::{AtomicU64, AtomicUsize, Event, EventListener, Listener, Mutex, Ordering};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// `state` bit 0: closed. While it is set, the state becoming exactly
-/// `CLOSED` (no hold left) is announced on `drained`; while it is clear, a
-/// return to zero costs nothing beyond the decrement.
+/// `state` bit 0: closed. While it is set, the live holds reaching zero is
+/// announced on `drained`; while it is clear, a return to zero costs
+/// nothing beyond the decrement.
 ///
-/// * A `Shutdown` latch sets it once, on trigger, for good; it also makes
-///   [`Core::try_acquire`] refuse new holds.
-/// * A `WaitGroup` sets it only while its (single, `&mut`) waiter waits
-///   ([`Core::watch`] / [`Core::unwatch`]); it never refuses a token, since it
-///   only uses [`Core::acquire`].
-pub(crate) const CLOSED: usize = 0b01;
+/// * A `Shutdown` latch sets it once, on trigger, for good, together with
+///   [`DRAINING`]; it also makes [`Core::try_acquire`] refuse new holds.
+/// * A `WaitGroup` sets it alone, only while its (single, `&mut`) waiter
+///   waits ([`Core::watch`] / [`Core::unwatch`]); it never refuses a token,
+///   since it only uses [`Core::acquire`].
+pub(crate) const CLOSED: u64 = 0b001;
 /// `state` bit 1: anchored. Set while a handle (the `WaitGroup`, or the
 /// `Shutdown` tree node) owns a strong reference to the node, so the holds
 /// need none of their own; see `hold.rs` for the reference protocol.
-pub(crate) const ANCHORED: usize = 0b10;
-/// `state` bits 2..: the number of live holds, in units of `ONE`.
-pub(crate) const ONE: usize = 0b100;
-/// Holds beyond this abort the process, like `Arc`'s refcount. Half of what
-/// the count field can represent, so that any number of threads racing past
-/// the check still cannot wrap the word before one of them aborts.
-pub(crate) const MAX_COUNT: usize = (isize::MAX as usize) / ONE;
+pub(crate) const ANCHORED: u64 = 0b010;
+/// `state` bit 2: draining (set with `CLOSED` by a latch's close, for good).
+/// The live holds are counted in the drain field, not the open field.
+///
+/// Why two fields: admission is one `fetch_add` of [`ONE`] on the open field,
+/// refused if the word it replaced was `CLOSED`. The close moves the open
+/// count into the drain field in the same compare-exchange that sets
+/// `CLOSED`, so every admission before it in the word's modification order
+/// is in the drain field, and every refused one after it only raises the
+/// open field, which nobody reads once `DRAINING` is set. A refused guard
+/// therefore neither backs out nor makes any drain wait, whatever the
+/// number of threads refused at once. After the close, a release (or a
+/// clone) finds `DRAINING` in the word its open-field RMW replaced, and
+/// counts itself in the drain field with a second RMW.
+pub(crate) const DRAINING: u64 = 0b100;
+/// `state` bits 3..33: the drain field, in units of `DRAIN_ONE` (30 bits).
+const DRAIN_ONE: u64 = 1 << 3;
+const DRAIN_MASK: u64 = ((1 << 30) - 1) * DRAIN_ONE;
+/// `state` bits 33..64: the open field, in units of `ONE` (31 bits). It is
+/// the top of the word, so that once [`DRAINING`] is set its refused
+/// increments and the releases' decrements wrap off the top of the word
+/// without ever carrying into the flags or the drain field.
+pub(crate) const ONE: u64 = 1 << 33;
+/// Holds beyond this (2^29, on either field) abort the process, like `Arc`'s
+/// refcount overflow. A quarter of what the open field and half of what the
+/// drain field can represent, so that any number of threads racing past the
+/// check still cannot overflow either before one of them aborts, and the
+/// open count always fits the drain field when the close moves it there.
+pub(crate) const MAX_COUNT: u64 = 1 << 29;
+
+/// The drain field of `word`, as a count.
+#[inline]
+fn drain_count(word: u64) -> u64 {
+    (word & DRAIN_MASK) / DRAIN_ONE
+}
 
 /// A decoded copy of the state word.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Snapshot(usize);
+pub(crate) struct Snapshot(u64);
 
 impl Snapshot {
+    /// The live holds: the drain field once `DRAINING`, the open field before.
     pub(crate) fn count(self) -> usize {
-        self.0 / ONE
+        self.holds() as usize
+    }
+
+    #[inline]
+    fn holds(self) -> u64 {
+        if self.0 & DRAINING != 0 {
+            drain_count(self.0)
+        } else {
+            self.0 / ONE
+        }
     }
 
     pub(crate) fn is_closed(self) -> bool {
@@ -50,7 +91,7 @@ impl Snapshot {
 
     /// Closed and no hold left: the condition `drained` announces.
     pub(crate) fn is_drained(self) -> bool {
-        self.0 & !ANCHORED == CLOSED
+        self.is_closed() && self.holds() == 0
     }
 }
 
@@ -96,7 +137,7 @@ impl Refs {
     /// What the count leaving (or reaching) zero hands over, given the flags
     /// of the word at zero.
     #[inline]
-    fn owed_at_zero(flags: usize) -> Self {
+    fn owed_at_zero(flags: u64) -> Self {
         Self {
             collective: flags & ANCHORED == 0,
             notify: flags & CLOSED != 0,
@@ -113,12 +154,14 @@ impl Refs {
 /// The counting core.
 #[derive(Debug)]
 pub(crate) struct Core {
-    /// | bits  | meaning                                  |
-    /// |-------|------------------------------------------|
-    /// | 0     | `CLOSED`                                 |
-    /// | 1     | `ANCHORED`                               |
-    /// | 2..   | live holds (`state / ONE`)               |
-    state: AtomicUsize,
+    /// | bits   | meaning                                              |
+    /// |--------|------------------------------------------------------|
+    /// | 0      | `CLOSED`                                             |
+    /// | 1      | `ANCHORED`                                           |
+    /// | 2      | `DRAINING`                                           |
+    /// | 3..33  | drain field: live holds once `DRAINING`, else zero   |
+    /// | 33..64 | open field: live holds until `DRAINING`, then unused |
+    state: AtomicU64,
     /// Holds dropped while their thread was panicking, since creation. Only
     /// written on the unwinding path.
     panicked: AtomicUsize,
@@ -135,7 +178,7 @@ impl Core {
     /// An open core with no holds, anchored by the handle that creates it.
     pub(crate) fn new() -> Self {
         Self {
-            state: AtomicUsize::new(ANCHORED),
+            state: AtomicU64::new(ANCHORED),
             panicked: AtomicUsize::new(0),
             drained: Event::new(),
             closed: Event::new(),
@@ -147,7 +190,10 @@ impl Core {
     ///
     /// `Acquire`: a caller that sees the count at zero (or `CLOSED`) also sees
     /// every write made before the `Release` decrements (or the `close`) it
-    /// observes, which is what makes `wait` a happens-before edge.
+    /// observes, which is what makes `wait` a happens-before edge. (Every
+    /// write to the word is a read-modify-write, so each `Release` one heads
+    /// a release sequence that runs through all later ones, whichever field
+    /// they change.)
     pub(crate) fn snapshot(&self) -> Snapshot {
         Snapshot(self.state.load(Ordering::Acquire))
     }
@@ -171,6 +217,20 @@ impl Core {
     #[inline]
     pub(crate) fn acquire(&self) -> Refs {
         let prev = self.state.fetch_add(ONE, Ordering::Relaxed);
+        if prev & DRAINING != 0 {
+            // The increment went to the unused open field; count it where
+            // the drain looks.
+            return self.acquire_draining();
+        }
+        Self::admitted(prev)
+    }
+
+    /// What an open-field increment that replaced `prev` (not `DRAINING`)
+    /// hands over: transition A1 if the open count left zero, else A2.
+    /// (Without `DRAINING` the drain field is zero, so `prev < ONE` is "the
+    /// count was zero".)
+    #[inline]
+    fn admitted(prev: u64) -> Refs {
         if prev < ONE {
             return Refs::owed_at_zero(prev);
         }
@@ -180,22 +240,47 @@ impl Core {
         Refs::NONE
     }
 
-    /// Adds one hold unless `CLOSED`; on success, the references the caller
-    /// must take, as for [`acquire`](Self::acquire) (never the notify one:
-    /// the core is open).
+    /// Adds one hold to the drain field of a `DRAINING` word: the second
+    /// RMW of a hold taken after a latch's close (a clone of a live guard).
+    /// Transition A1 or A2 on the drain field. `Relaxed`, as `acquire`.
+    #[cold]
+    #[inline(never)]
+    fn acquire_draining(&self) -> Refs {
+        let prev = self.state.fetch_add(DRAIN_ONE, Ordering::Relaxed);
+        let held = drain_count(prev);
+        if held == 0 {
+            return Refs::owed_at_zero(prev);
+        }
+        if held >= MAX_COUNT {
+            overflow();
+        }
+        Refs::NONE
+    }
+
+    /// Adds one hold unless `CLOSED`, in one `fetch_add`; on success, the
+    /// references the caller must take, as for [`acquire`](Self::acquire)
+    /// (never the notify one: the core is open).
     ///
-    /// `Relaxed` on both the load and the exchange: admission and `close` are
-    /// read-modify-writes of this one word, so the word's modification order
-    /// alone decides whether a hold came before the close (and is then seen by
-    /// every drain, which reads the word after the close) or after (and is
-    /// refused). No data is published by admission.
+    /// A refused increment lands in the open field of a `DRAINING` word,
+    /// which nothing reads any more ([`DRAINING`]): it is never backed out
+    /// and never seen by a drain, so refusals cannot hold a drain off.
+    ///
+    /// `Relaxed`: admission and `close` are read-modify-writes of this one
+    /// word, so the word's modification order alone decides whether a hold
+    /// came before the close (and the close moved it into the drain field,
+    /// which every drain reads) or after (and it is refused). No data is
+    /// published by admission.
     #[inline]
     pub(crate) fn try_acquire(&self) -> Result<Refs, Closed> {
-        match self.acquire_unless(|word| word & CLOSED != 0 && !mutant::is("unchecked-admission")) {
-            Some(prev) if prev < ONE => Ok(Refs::owed_at_zero(prev)),
-            Some(_) => Ok(Refs::NONE),
-            None => Err(Closed),
+        let prev = self.state.fetch_add(ONE, Ordering::Relaxed);
+        if prev & CLOSED != 0 {
+            if mutant::is("unchecked-admission") {
+                // Admitted after the trigger: counted where the drain looks.
+                return Ok(self.acquire_draining());
+            }
+            return Err(Closed);
         }
+        Ok(Self::admitted(prev))
     }
 
     /// Adds one hold only if another is alive (count ≥ 1), closed or not: a
@@ -203,35 +288,30 @@ impl Core {
     /// never revives a drained one. Always transition A2: no reference
     /// changes hands. False if the count was zero.
     ///
+    /// A compare-exchange on whichever field counts the holds (the drain
+    /// field once `DRAINING`), so the check and the increment are one RMW.
     /// `Relaxed`: as [`try_acquire`](Self::try_acquire), the word's
     /// modification order alone decides whether this came before the last
     /// release (and the drain waits for it) or after (and it is refused).
     #[cfg(any(loom, all(feature = "signal", unix)))]
     pub(crate) fn try_acquire_busy(&self) -> bool {
-        self.acquire_unless(|word| word < ONE && !mutant::is("busy-unchecked"))
-            .is_some()
-    }
-
-    /// Adds one hold in one compare-exchange, unless `refuse` says no to the
-    /// word it would replace; the replaced word on success. `Relaxed`, as
-    /// its callers explain.
-    #[inline]
-    fn acquire_unless(&self, refuse: impl Fn(usize) -> bool) -> Option<usize> {
         let mut cur = self.state.load(Ordering::Relaxed);
         loop {
-            if refuse(cur) {
-                return None;
+            let unit = if cur & DRAINING != 0 { DRAIN_ONE } else { ONE };
+            let held = Snapshot(cur).holds();
+            if held == 0 && !mutant::is("busy-unchecked") {
+                return false;
             }
-            if cur / ONE >= MAX_COUNT {
+            if held >= MAX_COUNT {
                 overflow();
             }
             match self.state.compare_exchange_weak(
                 cur,
-                cur + ONE,
+                cur.wrapping_add(unit),
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return Some(cur),
+                Ok(_) => return true,
                 Err(actual) => cur = actual,
             }
         }
@@ -244,8 +324,8 @@ impl Core {
     /// the node alive.
     ///
     /// `Release`: every write the holder made happens-before a waiter's
-    /// `Acquire` snapshot that sees the lower count (all decrements are
-    /// read-modify-writes, so they extend one release sequence). A caller
+    /// `Acquire` snapshot that sees the lower count (all writes to the word
+    /// are read-modify-writes, so they extend one release sequence). A caller
     /// that is given references to give back issues an `Acquire` fence before
     /// using them, as `Arc::drop` does.
     #[inline]
@@ -260,10 +340,29 @@ impl Core {
             Ordering::Release
         };
         let prev = self.state.fetch_sub(ONE, order);
+        if prev & DRAINING != 0 && !mutant::is("release-skips-drain") {
+            // The decrement went to the unused open field (where it wraps
+            // off the top harmlessly); this hold is counted in the drain field.
+            return self.release_draining(order);
+        }
         debug_assert!(prev >= ONE, "hold count underflow");
-        let left = prev - ONE;
+        let left = prev.wrapping_sub(ONE);
         // The common last release (anchored, nobody watching) owes nothing.
         if left < ONE && left != ANCHORED {
+            return Refs::owed_at_zero(left);
+        }
+        Refs::NONE
+    }
+
+    /// Removes one hold from the drain field of a `DRAINING` word: the
+    /// second RMW of a release after a latch's close, and the one that
+    /// decides R1 (the drain field reaching zero) or R2. `order` as `release`.
+    #[inline(never)]
+    fn release_draining(&self, order: Ordering) -> Refs {
+        let prev = self.state.fetch_sub(DRAIN_ONE, order);
+        debug_assert!(drain_count(prev) >= 1, "drain count underflow");
+        let left = prev.wrapping_sub(DRAIN_ONE);
+        if drain_count(left) == 0 {
             return Refs::owed_at_zero(left);
         }
         Refs::NONE
@@ -294,25 +393,49 @@ impl Core {
     pub(crate) fn unanchor(&self) -> bool {
         let prev = self.state.fetch_and(!ANCHORED, Ordering::AcqRel);
         debug_assert!(prev & ANCHORED != 0, "unanchored twice");
-        prev >= ONE
+        Snapshot(prev).holds() > 0
     }
 
-    /// Sets `CLOSED` (`hold.rs`, transition C); `None` if it was set already.
-    /// Otherwise the caller must [`announce`](Self::announce) the close
-    /// (once it holds no lock a woken waker might want), and the word holds a
-    /// notify reference if [`Closing::holds_alive`]: the caller paid it in
-    /// advance and keeps it there, or gives it back.
+    /// Sets `CLOSED` and `DRAINING` and moves the open count into the drain
+    /// field, in one compare-exchange (`hold.rs`, transition C); `None` if
+    /// the word was closed already. Otherwise the caller must
+    /// [`announce`](Self::announce) the close (once it holds no lock a woken
+    /// waker might want), and the word holds a notify reference if
+    /// [`Closing::holds_alive`]: the caller paid it in advance and keeps it
+    /// there, or gives it back.
     ///
-    /// `AcqRel`: `Release` publishes whatever the closer wrote before (the
-    /// reason, the trigger time) to anyone who sees `CLOSED` with `Acquire`.
+    /// A compare-exchange, not a `fetch_or`, because the move depends on the
+    /// count it replaces; it retries only while open-field holds come and go,
+    /// and the word is closed for good once it succeeds. `AcqRel`: `Release`
+    /// publishes whatever the closer wrote before (the reason, the trigger
+    /// time) to anyone who sees `CLOSED` with `Acquire`; `Acquire` (also on
+    /// the loads) so that a caller told "closed already" sees that close's
+    /// writes, as with the `fetch_or` this replaced.
     pub(crate) fn close(&self) -> Option<Closing> {
-        let prev = self.state.fetch_or(CLOSED, Ordering::AcqRel);
-        if prev & CLOSED != 0 {
-            return None;
+        let mut cur = self.state.load(Ordering::Acquire);
+        loop {
+            if cur & CLOSED != 0 {
+                return None;
+            }
+            let held = cur / ONE;
+            let moved = if mutant::is("close-keeps-count") {
+                0
+            } else {
+                held * DRAIN_ONE
+            };
+            let closed = (cur & ANCHORED) | CLOSED | DRAINING | moved;
+            match self
+                .state
+                .compare_exchange_weak(cur, closed, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    return Some(Closing {
+                        holds_alive: held > 0,
+                    })
+                }
+                Err(actual) => cur = actual,
+            }
         }
-        Some(Closing {
-            holds_alive: prev >= ONE,
-        })
     }
 
     /// Wakes the waiters of a close: every trigger waiter, and the drain
@@ -350,7 +473,7 @@ impl Core {
     /// this call keeps nothing and the caller gives its payment back.
     pub(crate) fn watch(&self) -> bool {
         let prev = self.state.fetch_or(CLOSED, Ordering::AcqRel);
-        prev & CLOSED == 0 && prev >= ONE
+        prev & CLOSED == 0 && Snapshot(prev).holds() > 0
     }
 
     /// Clears `CLOSED` after a `WaitGroup` wait, so that later returns to zero
@@ -360,7 +483,8 @@ impl Core {
     /// WaitGroup`) calls this, so no other waiter can lose its request.
     pub(crate) fn unwatch(&self) -> bool {
         let prev = self.state.fetch_and(!CLOSED, Ordering::AcqRel);
-        prev & CLOSED != 0 && prev >= ONE
+        debug_assert!(prev & DRAINING == 0, "a latch's close is for good");
+        prev & CLOSED != 0 && Snapshot(prev).holds() > 0
     }
 
     fn holds(&self, until: Until) -> bool {
@@ -623,6 +747,70 @@ mod tests {
     }
 
     #[test]
+    fn refused_admissions_never_reach_the_drain_field() {
+        let core = Core::new();
+        assert_eq!(core.try_acquire().unwrap(), Refs::NONE);
+        assert_eq!(core.try_acquire().unwrap(), Refs::NONE);
+        // The close moves both holds into the drain field.
+        assert_eq!(core.close(), Some(Closing { holds_alive: true }));
+        // One pre-close hold goes: its open-field decrement is ignored, its
+        // drain-field one counts.
+        assert_eq!(core.release(false), Refs::NONE);
+        assert_eq!(core.snapshot().count(), 1);
+        // Refusals only raise the unused open field: no back-out, and the
+        // count the drain reads does not move.
+        for _ in 0..1000 {
+            assert!(core.try_acquire().is_err());
+            assert_eq!(core.snapshot().count(), 1);
+        }
+        // A clone of the live hold after the close counts in the drain field.
+        assert_eq!(core.acquire(), Refs::NONE);
+        assert_eq!(core.snapshot().count(), 2);
+        assert_eq!(core.release(false), Refs::NONE);
+        assert!(!core.snapshot().is_drained());
+        // The last one drains the latch and owns the notify reference.
+        assert_eq!(core.release(false), Refs::NOTIFY);
+        assert!(core.snapshot().is_drained());
+        assert!(core.try_acquire().is_err());
+        assert!(core.snapshot().is_drained());
+    }
+
+    #[test]
+    fn the_unused_open_field_wraps_off_the_top_of_the_word() {
+        let core = Core::new();
+        assert_eq!(core.acquire(), Refs::NONE);
+        assert_eq!(core.close(), Some(Closing { holds_alive: true }));
+        // Open field at zero: the release's decrement borrows off bit 63...
+        assert_eq!(core.release(false), Refs::NOTIFY);
+        let word = core.state.load(Ordering::Relaxed);
+        assert_eq!(word & (ONE - 1), ANCHORED | CLOSED | DRAINING);
+        assert!(core.snapshot().is_drained());
+        // ...and a storm of refusals carries off it: flags and drain field
+        // never change.
+        core.state.store(!(ONE - 1) | word, Ordering::Relaxed);
+        for _ in 0..3 {
+            assert!(core.try_acquire().is_err());
+            assert_eq!(
+                core.state.load(Ordering::Relaxed) & (ONE - 1),
+                ANCHORED | CLOSED | DRAINING
+            );
+        }
+        assert!(core.snapshot().is_drained());
+        assert_eq!(core.snapshot().count(), 0);
+    }
+
+    #[test]
+    fn the_close_moves_the_largest_open_count() {
+        let core = Core::new();
+        core.state
+            .store(ANCHORED | ((MAX_COUNT + 64) * ONE), Ordering::Relaxed);
+        assert_eq!(core.close(), Some(Closing { holds_alive: true }));
+        let snapshot = core.snapshot();
+        assert_eq!(snapshot.count() as u64, MAX_COUNT + 64);
+        assert!(snapshot.is_closed() && !snapshot.is_drained());
+    }
+
+    #[test]
     fn timed_wait_gives_up_and_reports_state() {
         let core = Core::new();
         assert_eq!(core.close(), Some(Closing { holds_alive: false }));
@@ -639,27 +827,35 @@ mod tests {
     /// observed rather than suffered.
     #[test]
     fn overflow_aborts_instead_of_wrapping() {
-        if std::env::var_os("QUIESCENT_OVERFLOW_CHILD").is_some() {
+        if let Some(field) = std::env::var_os("QUIESCENT_OVERFLOW_CHILD") {
             let core = Core::new();
-            core.state.store(MAX_COUNT * ONE, Ordering::Relaxed);
+            if field == "drain" {
+                // A clone after the close, on a drain field at the limit.
+                let full = ANCHORED | CLOSED | DRAINING | (MAX_COUNT * DRAIN_ONE);
+                core.state.store(full, Ordering::Relaxed);
+            } else {
+                core.state.store(MAX_COUNT * ONE, Ordering::Relaxed);
+            }
             let _ = core.acquire();
             unreachable!("acquire past MAX_COUNT returned");
         }
-        let exe = std::env::current_exe().unwrap();
-        let out = std::process::Command::new(exe)
-            .args([
-                "--exact",
-                "state::tests::overflow_aborts_instead_of_wrapping",
-                "--nocapture",
-            ])
-            .env("QUIESCENT_OVERFLOW_CHILD", "1")
-            .output()
-            .unwrap();
-        assert!(!out.status.success());
-        #[cfg(unix)]
-        {
-            use std::os::unix::process::ExitStatusExt;
-            assert_eq!(out.status.signal(), Some(6), "expected SIGABRT: {out:?}");
+        for field in ["open", "drain"] {
+            let exe = std::env::current_exe().unwrap();
+            let out = std::process::Command::new(exe)
+                .args([
+                    "--exact",
+                    "state::tests::overflow_aborts_instead_of_wrapping",
+                    "--nocapture",
+                ])
+                .env("QUIESCENT_OVERFLOW_CHILD", field)
+                .output()
+                .unwrap();
+            assert!(!out.status.success(), "{field}: {out:?}");
+            #[cfg(unix)]
+            {
+                use std::os::unix::process::ExitStatusExt;
+                assert_eq!(out.status.signal(), Some(6), "expected SIGABRT: {out:?}");
+            }
         }
     }
 }

@@ -23,7 +23,7 @@ pub(crate) use event_listener::{Event, EventListener, Listener};
 #[cfg(not(loom))]
 mod imp {
     pub(crate) use super::once::OnceCell;
-    pub(crate) use std::sync::atomic::{fence, AtomicUsize, Ordering};
+    pub(crate) use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
     pub(crate) use std::sync::{Arc, Weak};
 
     /// The loom build keeps a node's memory allocated while a hold works on
@@ -97,7 +97,7 @@ mod once {
 #[cfg(loom)]
 mod imp {
     pub(crate) use crate::shadow::{keep_alive, touch, Arc, KeepAlive, Weak};
-    pub(crate) use loom::sync::atomic::{fence, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 
     /// The shadow count's load is already `Acquire`.
     pub(crate) fn strong_count_acquire<T>(arc: &Arc<T>) -> usize {
@@ -155,54 +155,74 @@ pub(crate) use imp::{
     fence, keep_alive, strong_count_acquire, touch, Arc, KeepAlive, Mutex, OnceCell, Ordering, Weak,
 };
 
-/// The atomic word of `state.rs`: a thin newtype so that the rest of the crate
-/// never names `std`'s or loom's type (and clippy can ban both elsewhere).
-#[derive(Debug)]
-pub(crate) struct AtomicUsize(imp::AtomicUsize);
+/// An atomic integer newtype, so that the rest of the crate never names
+/// `std`'s or loom's type (and clippy can ban both elsewhere).
+macro_rules! atomic_newtype {
+    ($(#[$doc:meta])* $name:ident, $int:ty) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub(crate) struct $name(imp::$name);
 
-impl AtomicUsize {
-    pub(crate) fn new(value: usize) -> Self {
-        Self(imp::AtomicUsize::new(value))
-    }
+        #[allow(dead_code)] // each newtype uses a different subset
+        impl $name {
+            pub(crate) fn new(value: $int) -> Self {
+                Self(imp::$name::new(value))
+            }
 
-    #[inline]
-    pub(crate) fn load(&self, order: Ordering) -> usize {
-        self.0.load(order)
-    }
+            #[inline]
+            pub(crate) fn load(&self, order: Ordering) -> $int {
+                self.0.load(order)
+            }
 
-    #[cfg(test)]
-    pub(crate) fn store(&self, value: usize, order: Ordering) {
-        self.0.store(value, order)
-    }
+            #[cfg(test)]
+            pub(crate) fn store(&self, value: $int, order: Ordering) {
+                self.0.store(value, order)
+            }
 
-    #[inline]
-    pub(crate) fn fetch_add(&self, value: usize, order: Ordering) -> usize {
-        self.0.fetch_add(value, order)
-    }
+            /// Wraps on overflow, as std's and loom's do.
+            #[inline]
+            pub(crate) fn fetch_add(&self, value: $int, order: Ordering) -> $int {
+                self.0.fetch_add(value, order)
+            }
 
-    #[inline]
-    pub(crate) fn fetch_sub(&self, value: usize, order: Ordering) -> usize {
-        self.0.fetch_sub(value, order)
-    }
+            /// Wraps on overflow, as std's and loom's do.
+            #[inline]
+            pub(crate) fn fetch_sub(&self, value: $int, order: Ordering) -> $int {
+                self.0.fetch_sub(value, order)
+            }
 
-    #[inline]
-    pub(crate) fn fetch_or(&self, value: usize, order: Ordering) -> usize {
-        self.0.fetch_or(value, order)
-    }
+            #[inline]
+            pub(crate) fn fetch_or(&self, value: $int, order: Ordering) -> $int {
+                self.0.fetch_or(value, order)
+            }
 
-    #[inline]
-    pub(crate) fn fetch_and(&self, value: usize, order: Ordering) -> usize {
-        self.0.fetch_and(value, order)
-    }
+            #[inline]
+            pub(crate) fn fetch_and(&self, value: $int, order: Ordering) -> $int {
+                self.0.fetch_and(value, order)
+            }
 
-    #[inline]
-    pub(crate) fn compare_exchange_weak(
-        &self,
-        current: usize,
-        new: usize,
-        success: Ordering,
-        failure: Ordering,
-    ) -> Result<usize, usize> {
-        self.0.compare_exchange_weak(current, new, success, failure)
-    }
+            #[inline]
+            pub(crate) fn compare_exchange_weak(
+                &self,
+                current: $int,
+                new: $int,
+                success: Ordering,
+                failure: Ordering,
+            ) -> Result<$int, $int> {
+                self.0.compare_exchange_weak(current, new, success, failure)
+            }
+        }
+    };
 }
+
+atomic_newtype!(
+    /// A `usize` counter (the guard registry's, the panicked count).
+    AtomicUsize,
+    usize
+);
+atomic_newtype!(
+    /// The state word of `state.rs`: 64 bits on every target, because it
+    /// packs two counts (see `state::Core`).
+    AtomicU64,
+    u64
+);

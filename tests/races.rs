@@ -35,7 +35,8 @@
 //! | `wait_group_waited_then_dropped_while_last_token_notifies` | `wait()`, then drops the `WaitGroup` | drops the last `Token` |
 //! | `wait_group_waited_async_then_dropped_while_last_token_notifies` | `wait_async()` (futures-executor), then drops | same |
 //! | `root_drained_then_dropped_while_last_guard_notifies` | `wait_drained()` on a triggered root, then drops it | drops the last `Guard` |
-//! | `refused_admission_then_drained_and_dropped_while_last_guard_notifies` | a refused `guard()` (backed out), `wait_drained()`, drops the root | drops the last `Guard` |
+//! | `refused_admission_then_drained_and_dropped_while_last_guard_notifies` | a refused `guard()` (one `fetch_add`, never backed out), `wait_drained()`, drops the root | drops the last `Guard` |
+//! | `root_drained_then_dropped_while_clone_after_trigger_notifies` | `wait_drained()` on a triggered root, then drops it | clones the last `Guard` (two RMWs on a draining word), drops the original, then the clone |
 //! | `root_shut_down_then_dropped_while_last_guard_notifies` | `shutdown()`, then drops the root | same |
 //! | `root_drained_async_then_dropped_while_last_guard_notifies` | `wait_drained_async()` (tokio), then drops | same |
 //! | `root_drained_then_dropped_while_child_guard_notifies` | `wait_drained()` on the root, then drops it (and the child's tree) | drops the child's last `Guard` |
@@ -48,7 +49,7 @@
 //! The first seven hit the hand-off of the node's reference from the
 //! anchoring handle to the holds (a use-after-free or double free when both
 //! think the other one owns it), and a notification sent on a node the
-//! handle just freed. The next nine hit a waiter that sees zero, returns
+//! handle just freed. The next ten hit a waiter that sees zero, returns
 //! and frees the node while the last hold's drop is still inside `notify`.
 //! Those are memory errors: AddressSanitizer reports them at once, a plain
 //! run may pass or crash. Every test also asserts what it can see (waits
@@ -647,14 +648,39 @@ fn refused_admission_then_drained_and_dropped_while_last_guard_notifies() {
             noise: false,
             setup: triggered_with_one_guard,
             a: |root: Shutdown| {
-                // One `fetch_add`, refused, backed out: it may overtake the
-                // last release and then has to mark and announce the drain.
+                // One `fetch_add`, refused: it lands in the open field,
+                // which nothing reads once the latch drains, and may
+                // overtake the last release or follow it.
                 assert!(root.guard().is_err());
                 let report = root.wait_drained();
                 assert_eq!((report.panicked, root.count()), (0, 0));
                 drop(root);
             },
             b: drop::<Guard>,
+            check: no_check,
+        },
+    );
+}
+
+#[test]
+fn root_drained_then_dropped_while_clone_after_trigger_notifies() {
+    hammer(
+        "root_drained_then_dropped_while_clone_after_trigger_notifies",
+        Race {
+            noise: false,
+            setup: triggered_with_one_guard,
+            a: |root: Shutdown| {
+                let report = root.wait_drained();
+                assert_eq!((report.panicked, root.count()), (0, 0));
+                drop(root);
+            },
+            b: |guard: Guard| {
+                // Both holds count in the drain field; the clone's release
+                // is the one that announces the drain.
+                let clone = guard.clone();
+                drop(guard);
+                drop(clone);
+            },
             check: no_check,
         },
     );

@@ -91,10 +91,12 @@ fn busy_hold_vs_refused_admission_on_a_drained_latch() {
     });
 }
 
-// The next three are the adversary's models of a one-`fetch_add` admission
-// (tried in this issue and rejected): its refused hold raised the count of
-// a drained latch for a moment, so each of these failed. Admission by
-// compare-exchange never raises a closed word's count.
+// The next three are an adversary's models of a first one-`fetch_add`
+// admission, which backed a refused hold out of the one count field: the
+// refused hold raised the count of a drained latch for a moment, so each of
+// these failed. Admission is one `fetch_add` again, but the close now moves
+// the count into the drain field, and a refused increment only raises the
+// open field, which nothing reads once the latch is draining.
 
 /// The last guard dropped on this thread, a zero-timeout drain at once: the
 /// drain is reported, never stragglers, whatever a refused admission does.
@@ -152,6 +154,57 @@ fn adv_busy_hold_after_last_drop_vs_refused() {
         drop(busy);
         refused.join().unwrap();
         shutdown.wait_drained();
+    });
+}
+
+/// The last guard alive before the trigger is dropped while the trigger
+/// runs: its release lands in the open field before the close moves it, or
+/// in the drain field after (the close's compare-exchange retries in
+/// between). Either way the drain returns, never before the guard's work.
+#[test]
+fn last_guard_drop_vs_trigger() {
+    exhaustive(|| {
+        let shutdown = Shutdown::new();
+        let data = Arc::new(Data::default());
+        let guard = shutdown.guard().unwrap();
+        let holder = {
+            let data = data.clone();
+            thread::spawn(move || {
+                data.write(1);
+                drop(guard);
+            })
+        };
+        assert!(shutdown.trigger());
+        shutdown.wait_drained();
+        assert_eq!(data.read(), 1);
+        assert_eq!(shutdown.count(), 0);
+        holder.join().unwrap();
+    });
+}
+
+/// A guard cloned after the trigger (a hold taken on a draining word, in
+/// two RMWs) while the original goes, against a drainer: the drain waits
+/// for the clone and its work.
+#[test]
+fn guard_clone_after_trigger_vs_drain() {
+    exhaustive(|| {
+        let shutdown = Shutdown::new();
+        let data = Arc::new(Data::default());
+        let guard = shutdown.guard().unwrap();
+        shutdown.trigger();
+        let holder = {
+            let data = data.clone();
+            thread::spawn(move || {
+                let clone = guard.clone();
+                drop(guard);
+                data.write(1);
+                drop(clone);
+            })
+        };
+        shutdown.wait_drained();
+        assert_eq!(data.read(), 1);
+        assert_eq!(shutdown.count(), 0);
+        holder.join().unwrap();
     });
 }
 
