@@ -210,23 +210,43 @@ impl<N: Node> Hold<N> {
     /// `take` (true if it took the level's count and paid what it owed);
     /// the first level it refuses ends the walk, and the levels already
     /// taken below it are given back. A loop, not a recursion.
+    ///
+    /// The first level is taken inline and the ancestors out of line, so a
+    /// root latch's guard costs no loop.
     #[inline]
     fn acquire_each_level(node: &Arc<N>, take: impl Fn(&N) -> bool) -> Option<Self> {
-        let mut level: &N = node;
+        // The parent link is read before the level's RMW, which a load
+        // after it would have to wait for.
+        let parent = node.parent();
+        if !take(node) {
+            return None;
+        }
+        if let Some(parent) = parent {
+            if !Self::acquire_ancestors(node, parent, take) {
+                return None;
+            }
+        }
+        Some(Self::from_arc(node))
+    }
+
+    /// [`acquire_each_level`](Self::acquire_each_level) from `node`'s
+    /// parent up, `node` itself taken already; false (and `node`'s and the
+    /// taken levels' counts given back) if a level refuses.
+    #[inline(never)]
+    fn acquire_ancestors(node: &Arc<N>, parent: &N, take: impl Fn(&N) -> bool) -> bool {
+        let mut level = parent;
         loop {
             if !take(level) {
-                if !std::ptr::eq(level, &**node) {
-                    // SAFETY: the levels from `node` up to, not including,
-                    // `level` each hold one count of ours (taken above);
-                    // `release_chain` gives back exactly those and stops at
-                    // `level`.
-                    unsafe { release_chain(Arc::as_ptr(node), false, level) };
-                }
-                return None;
+                // SAFETY: the levels from `node` up to, not including,
+                // `level` each hold one count of ours (taken above);
+                // `release_chain` gives back exactly those and stops at
+                // `level`.
+                unsafe { release_chain(Arc::as_ptr(node), false, level) };
+                return false;
             }
             match level.parent() {
                 Some(parent) => level = parent,
-                None => return Some(Self::from_arc(node)),
+                None => return true,
             }
         }
     }
@@ -287,7 +307,9 @@ impl<N: Node> Clone for Hold<N> {
 }
 
 impl<N: Node> Drop for Hold<N> {
-    #[inline]
+    /// Always inline: the release of a root latch's hold is one RMW and a
+    /// test, and a call around it would cost as much again.
+    #[inline(always)]
     fn drop(&mut self) {
         // SAFETY: `self` owns one count on the node and each ancestor, and is
         // never used again.
@@ -344,35 +366,61 @@ fn owned(refs: Refs) -> usize {
 
 /// Releases one count on the node at `ptr` and on each of its ancestors,
 /// child first, so that a child is drained before its parent; stops before
-/// the ancestor at `stop` (null: goes to the root).
+/// the ancestor at `stop` (null: goes to the root). The first level is
+/// released inline, the ancestors out of line.
 ///
 /// # Safety
 /// The caller owns one count on the node and on each ancestor below `stop`,
 /// and gives it up: `ptr` must not be used by the caller afterwards.
-#[inline]
-unsafe fn release_chain<N: Node>(mut ptr: *const N, panicking: bool, stop: *const N) {
+#[inline(always)]
+unsafe fn release_chain<N: Node>(ptr: *const N, panicking: bool, stop: *const N) {
+    // SAFETY: as this function's contract.
+    match unsafe { release_level(ptr, panicking) } {
+        // SAFETY: our counts on the ancestors below `stop` are still there.
+        Some(parent) if parent != stop => unsafe { release_ancestors(parent, panicking, stop) },
+        _ => {}
+    }
+}
+
+/// [`release_chain`] from an ancestor up: a loop, not a recursion.
+///
+/// # Safety
+/// As [`release_chain`].
+#[inline(never)]
+unsafe fn release_ancestors<N: Node>(mut ptr: *const N, panicking: bool, stop: *const N) {
     loop {
-        // SAFETY: our count on this level keeps the node alive until the
-        // release below (module docs), so `ptr` is valid for all three.
-        let (_keep, node) = unsafe {
-            let keep = keep_alive(ptr);
-            touch(ptr);
-            (keep, &*ptr)
-        };
-        // Read the parent link before our count goes: once it does, the node
-        // may be freed (its parent link with it). The parent itself stays
-        // alive, because our count on it is still there.
-        let parent = node.parent().map(Arc::as_ptr);
-        let refs = node.core().release(panicking);
-        if refs.any() {
-            // SAFETY: R1 handed these references to this thread.
-            unsafe { finish_release(ptr, refs) };
-        }
-        match parent {
+        // SAFETY: as this function's contract.
+        match unsafe { release_level(ptr, panicking) } {
             Some(parent) if parent != stop => ptr = parent,
             _ => return,
         }
     }
+}
+
+/// Releases our count on the node at `ptr` alone; its parent, read before
+/// the release.
+///
+/// # Safety
+/// The caller owns one count on the node at `ptr` and gives it up.
+#[inline(always)]
+unsafe fn release_level<N: Node>(ptr: *const N, panicking: bool) -> Option<*const N> {
+    // SAFETY: our count on this level keeps the node alive until the
+    // release below (module docs), so `ptr` is valid for all three.
+    let (_keep, node) = unsafe {
+        let keep = keep_alive(ptr);
+        touch(ptr);
+        (keep, &*ptr)
+    };
+    // Read the parent link before our count goes: once it does, the node
+    // may be freed (its parent link with it). The parent itself stays
+    // alive, because our count on it is still there.
+    let parent = node.parent().map(Arc::as_ptr);
+    let refs = node.core().release(panicking);
+    if refs.any() {
+        // SAFETY: R1 handed these references to this thread.
+        unsafe { finish_release(ptr, refs) };
+    }
+    parent
 }
 
 /// R1's slow half: announce the drain if the notify reference came with the

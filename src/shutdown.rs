@@ -1572,9 +1572,17 @@ impl fmt::Debug for Shutdown {
 #[clippy::has_significant_drop]
 pub struct Guard {
     hold: Hold<Latch>,
-    /// `None` for unnamed guards, which therefore never lock or allocate.
-    named: Option<Box<Named>>,
-    /// Where [`vital`](Self::vital) marked it; `None` for ordinary guards.
+    /// `None` for an unnamed, ordinary guard, which therefore never locks or
+    /// allocates, and whose drop tests one word (a guard is two words, so
+    /// moving one costs little more than moving a token).
+    extra: Option<Box<Extra>>,
+}
+
+/// What a named or vital guard carries besides its hold.
+#[derive(Debug, Default)]
+struct Extra {
+    named: Option<Named>,
+    /// Where [`vital`](Guard::vital) marked it; `None` for ordinary guards.
     vital: Option<&'static Location<'static>>,
 }
 
@@ -1588,20 +1596,28 @@ impl Guard {
     /// An unnamed, ordinary guard owning `hold`.
     #[inline]
     fn from_hold(hold: Hold<Latch>) -> Self {
-        Self {
-            hold,
-            named: None,
-            vital: None,
-        }
+        Self { hold, extra: None }
     }
 
     fn latch(&self) -> &Latch {
         self.hold.node()
     }
 
+    fn named(&self) -> Option<&Named> {
+        self.extra.as_ref()?.named.as_ref()
+    }
+
+    fn vital_site(&self) -> Option<&'static Location<'static>> {
+        self.extra.as_ref()?.vital
+    }
+
+    fn extra_mut(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
     fn register(&mut self, name: Cow<'static, str>, site: &'static Location<'static>) {
         let id = self.latch().registry.lock().insert(name.clone(), site);
-        self.named = Some(Box::new(Named { id, name }));
+        self.extra_mut().named = Some(Named { id, name });
     }
 
     /// Whether the latch has been triggered: time to wind down.
@@ -1690,7 +1706,7 @@ impl Guard {
     /// assert_eq!(shutdown.guard().unwrap().name(), None);
     /// ```
     pub fn name(&self) -> Option<&str> {
-        self.named.as_deref().map(|n| &*n.name)
+        self.named().map(|n| &*n.name)
     }
 
     /// Moves this guard into a future that holds it until `fut` completes or
@@ -1806,7 +1822,7 @@ impl Guard {
     /// ```
     #[track_caller]
     pub fn vital(mut self) -> Guard {
-        self.vital = Some(Location::caller());
+        self.extra_mut().vital = Some(Location::caller());
         self
     }
 
@@ -1830,13 +1846,15 @@ impl Guard {
     #[track_caller]
     pub fn fail(mut self, reason: impl Into<Cow<'static, str>>) {
         let caller = Location::caller();
-        let site = self.vital.unwrap_or(caller);
+        let site = self.vital_site().unwrap_or(caller);
         let reason = reason.into();
         let why = format!("failed: {reason}");
         self.record_failure(site, reason.into_owned(), &why, false);
         // One failure per guard: its drop (maybe during unwinding) must not
         // record a second one.
-        self.vital = None;
+        if let Some(extra) = &mut self.extra {
+            extra.vital = None;
+        }
     }
 
     /// Records a failure of this guard on its latch and triggers the latch's
@@ -1849,7 +1867,7 @@ impl Guard {
         vital_panic: bool,
     ) {
         let latch = self.latch();
-        let (name, site) = match &self.named {
+        let (name, site) = match self.named() {
             Some(named) => (
                 Some(named.name.to_string()),
                 latch.registry.lock().site(named.id).unwrap_or(fallback),
@@ -1982,7 +2000,7 @@ impl Clone for Guard {
     #[track_caller]
     fn clone(&self) -> Self {
         let mut guard = Guard::from_hold(self.hold.clone());
-        if let Some(named) = &self.named {
+        if let Some(named) = self.named() {
             guard.register(named.name.clone(), Location::caller());
         }
         guard
@@ -1994,7 +2012,7 @@ impl Drop for Guard {
     /// alone (one atomic RMW), as cheap as a token's.
     #[inline]
     fn drop(&mut self) {
-        if self.vital.is_some() || self.named.is_some() {
+        if self.extra.is_some() {
             self.drop_slow();
         }
     }
@@ -2004,7 +2022,7 @@ impl Guard {
     #[cold]
     #[inline(never)]
     fn drop_slow(&mut self) {
-        if let Some(site) = self.vital {
+        if let Some(site) = self.vital_site() {
             if std::thread::panicking() {
                 // Before the count goes: the drain cannot complete without
                 // this failure in its report.
@@ -2013,7 +2031,7 @@ impl Guard {
         }
         // Unregister before the count goes (the `hold` field drops after
         // this), so a straggler list never names a guard already released.
-        if let Some(named) = &self.named {
+        if let Some(named) = self.named() {
             self.latch().registry.lock().remove(named.id);
         }
     }
