@@ -392,7 +392,7 @@ impl Tree {
     /// The children still worth reaching, after pruning the dead ones.
     fn live_children(&self) -> Vec<Arc<Tree>> {
         let mut children = self.children.lock();
-        prune(&mut children, Deep::OneLevel);
+        prune(&mut children, Deep::OneLevel, &self.latch);
         children.clone()
     }
 
@@ -567,7 +567,11 @@ impl Tree {
 /// caller spaces the next prune by as much, so that a dead-looking subtree
 /// that stays (a future keeps its bottom alive) is not walked again every
 /// few calls.
-fn prune(children: &mut Vec<Arc<Tree>>, deep: Deep) -> usize {
+///
+/// A pruned child's failures pass to `heir` (the latch whose list it was
+/// in): `Report::failures` lists the failures of the whole subtree, and a
+/// child that nobody can reach any more is still part of it.
+fn prune(children: &mut Vec<Arc<Tree>>, deep: Deep, heir: &Latch) -> usize {
     let mut walked = 0;
     children.retain(|child| {
         if mutant::is("prune-strong-first") {
@@ -579,6 +583,7 @@ fn prune(children: &mut Vec<Arc<Tree>>, deep: Deep) -> usize {
             return true;
         }
         if strong_count_acquire(child.latch.arc()) == 1 {
+            inherit_failures(heir, &child.latch);
             return false;
         }
         if deep == Deep::OneLevel || child.children.lock().is_empty() {
@@ -589,10 +594,24 @@ fn prune(children: &mut Vec<Arc<Tree>>, deep: Deep) -> usize {
         if keep {
             // Walked for nothing: this subtree will be there next time too.
             walked += below;
+        } else {
+            inherit_failures(heir, &child.latch);
         }
         keep
     });
     walked
+}
+
+/// Moves the failure records of a latch being pruned to its parent. Nobody
+/// else can reach `dead` (no handle, no guard, no reference), so no record
+/// can be added to it meanwhile; its own pruned children passed theirs to
+/// it before (a child with a child still listed is never pruned).
+fn inherit_failures(heir: &Latch, dead: &Latch) {
+    if dead.failed.load(Ordering::Acquire) == 0 {
+        return;
+    }
+    let records = std::mem::take(&mut *dead.failures.lock());
+    heir.failures.lock().extend(records);
 }
 
 /// How far [`prune`] looks.
@@ -625,7 +644,7 @@ fn prune_below(top: &Arc<Tree>) -> usize {
     }
     let walked = walk.len();
     while let Some(tree) = walk.pop() {
-        prune(&mut tree.children.lock(), Deep::OneLevel);
+        prune(&mut tree.children.lock(), Deep::OneLevel, &tree.latch);
     }
     walked
 }
@@ -800,7 +819,7 @@ impl Shutdown {
             // Amortized: prune only when the list would grow, and after a
             // prune that walked below kept children, only once as many
             // children more have come.
-            let walked = prune(&mut children, Deep::Below);
+            let walked = prune(&mut children, Deep::Below, &self.tree.latch);
             children.reserve(walked);
         }
         let tree = Tree::new_linked(Some(self.tree.latch.arc().clone()), name);

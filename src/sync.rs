@@ -18,6 +18,13 @@ compile_error!(
      enable `quiescent/loom` so that its atomics and event-listener go through loom"
 );
 
+#[cfg(not(target_has_atomic = "64"))]
+compile_error!(
+    "quiescent needs 64-bit atomics (`AtomicU64`), which this target lacks: \
+     its state word packs the open and the drain count of a latch into one \
+     64-bit atomic, so that admission is a single read-modify-write"
+);
+
 pub(crate) use event_listener::{Event, EventListener, Listener};
 
 #[cfg(not(loom))]

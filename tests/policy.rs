@@ -299,3 +299,45 @@ fn one_failure_per_cause() {
     assert_eq!(report.failures.len(), 1, "{report:?}");
     assert_eq!(report.failures[0].reason, "cleanup failed");
 }
+
+/// A failure on a child latch whose handles are all gone stays in the
+/// parent's report after the child is pruned (found by an adversary: the
+/// pruned child took its records with it), also two levels down and through
+/// the amortized prune of `child()`.
+#[test]
+fn failures_of_pruned_children_stay_in_the_report() {
+    // The child's handle goes before the failure.
+    let root = Shutdown::new();
+    let child = root.child().unwrap();
+    let guard = child.guard().unwrap();
+    drop(child);
+    guard.fail("boom");
+    root.trigger();
+    let report = root.wait_drained();
+    assert_eq!(report.failures.len(), 1, "{report:?}");
+    assert_eq!(report.failures[0].reason, "boom");
+
+    // After the trigger, and two levels down.
+    let root = Shutdown::new();
+    let child = root.child().unwrap();
+    let grandchild = child.child().unwrap();
+    let guard = grandchild.guard().unwrap();
+    root.trigger();
+    drop((child, grandchild));
+    guard.fail("deep");
+    let report = root.wait_drained();
+    assert_eq!(report.failures.len(), 1, "{report:?}");
+    assert_eq!(report.failures[0].reason, "deep");
+
+    // Pruned by `child()` calls on a root that lives on, before any report.
+    let root = Shutdown::new();
+    let child = root.child().unwrap();
+    child.guard().unwrap().fail("early");
+    drop(child);
+    let more: Vec<_> = (0..64).map(|_| root.child().unwrap()).collect();
+    root.trigger();
+    let report = root.wait_drained();
+    let reasons: Vec<_> = report.failures.iter().map(|f| f.reason.as_str()).collect();
+    assert_eq!(reasons, ["early"], "{report:?}");
+    drop(more);
+}
