@@ -44,6 +44,16 @@
 //! twins end in `_async` and return the named futures in [`futures`]. The
 //! futures need no particular runtime.
 //!
+//! # Limits
+//!
+//! * One group or latch holds at most 2^29 (536,870,912) live tokens or
+//!   guards at once; one more aborts the process, as `Arc` does on a
+//!   refcount overflow (a leak in a loop, not a workload). The count never
+//!   wraps.
+//! * The target needs 64-bit atomics: a latch's state word packs an open and
+//!   a drain count into one `AtomicU64`, so that admission is one atomic
+//!   operation. Elsewhere the crate does not compile, and says why.
+//!
 //! # Features
 //!
 //! * `loom`: with `--cfg loom`, every atomic, lock and event goes through loom.

@@ -238,3 +238,66 @@ fn other_holder_release_happens_before_the_free() {
         a.join().unwrap();
     });
 }
+
+// From the adversary of the two-field word (one-`fetch_add` admission): a
+// handle dropped while a release or a clone after the trigger is between
+// its two RMWs.
+
+/// The last guard's release races the close CAS while the trigger's thread
+/// then drops the last handle (no drainer): freed exactly once.
+#[test]
+fn adv_release_vs_trigger_then_last_handle_drop() {
+    exhaustive(|| {
+        let shutdown = Shutdown::new();
+        let guard = shutdown.guard().unwrap();
+        let holder = thread::spawn(move || drop(guard));
+        shutdown.trigger();
+        drop(shutdown);
+        holder.join().unwrap();
+    });
+}
+
+/// A clone after the trigger (two RMWs) races the unanchor (last handle).
+#[test]
+fn adv_clone_after_trigger_vs_last_handle_drop() {
+    exhaustive(|| {
+        let shutdown = Shutdown::new();
+        let guard = shutdown.guard().unwrap();
+        shutdown.trigger();
+        let holder = thread::spawn(move || {
+            let clone = guard.clone();
+            drop(guard);
+            assert!(clone.is_triggered());
+            drop(clone);
+        });
+        drop(shutdown);
+        holder.join().unwrap();
+    });
+}
+
+/// A clone after the trigger races a drain, then the drainer drops the
+/// handle at once: the notifying release must keep the node alive.
+#[test]
+fn adv_clone_after_trigger_vs_drain_then_handle_drop() {
+    exhaustive(|| {
+        let shutdown = Shutdown::new();
+        let data = Arc::new(Data::default());
+        let guard = shutdown.guard().unwrap();
+        shutdown.trigger();
+        let holder = {
+            let data = data.clone();
+            thread::spawn(move || {
+                let clone = guard.clone();
+                drop(guard);
+                data.write(1);
+                drop(clone);
+            })
+        };
+        let r = shutdown.wait_drained_timeout(Duration::ZERO);
+        if r.is_ok() {
+            assert_eq!(data.read(), 1);
+        }
+        drop(shutdown);
+        holder.join().unwrap();
+    });
+}
