@@ -231,10 +231,18 @@ impl Core {
     /// count was zero".)
     #[inline]
     fn admitted(prev: u64) -> Refs {
-        if prev < ONE {
+        Self::added_to(prev / ONE, prev)
+    }
+
+    /// What raising a count that was `held` (in the word `prev`) hands over:
+    /// A1's references if it left zero, none (A2) otherwise; aborts past
+    /// [`MAX_COUNT`].
+    #[inline]
+    fn added_to(held: u64, prev: u64) -> Refs {
+        if held == 0 {
             return Refs::owed_at_zero(prev);
         }
-        if prev / ONE >= MAX_COUNT {
+        if held >= MAX_COUNT {
             overflow();
         }
         Refs::NONE
@@ -247,14 +255,7 @@ impl Core {
     #[inline(never)]
     fn acquire_draining(&self) -> Refs {
         let prev = self.state.fetch_add(DRAIN_ONE, Ordering::Relaxed);
-        let held = drain_count(prev);
-        if held == 0 {
-            return Refs::owed_at_zero(prev);
-        }
-        if held >= MAX_COUNT {
-            overflow();
-        }
-        Refs::NONE
+        Self::added_to(drain_count(prev), prev)
     }
 
     /// Adds one hold unless `CLOSED`, in one `fetch_add`; on success, the

@@ -622,6 +622,13 @@ fn triggered_with_one_guard() -> (Shutdown, Guard) {
     (root, guard)
 }
 
+/// Side A of the drain races: drain, check, drop the last handle at once.
+fn drain_then_drop(root: Shutdown) {
+    let report = root.wait_drained();
+    assert_eq!((report.panicked, root.count()), (0, 0));
+    drop(root);
+}
+
 #[test]
 fn root_drained_then_dropped_while_last_guard_notifies() {
     hammer(
@@ -629,11 +636,7 @@ fn root_drained_then_dropped_while_last_guard_notifies() {
         Race {
             noise: false,
             setup: triggered_with_one_guard,
-            a: |root: Shutdown| {
-                let report = root.wait_drained();
-                assert_eq!((report.panicked, root.count()), (0, 0));
-                drop(root);
-            },
+            a: drain_then_drop,
             b: drop::<Guard>,
             check: no_check,
         },
@@ -652,9 +655,7 @@ fn refused_admission_then_drained_and_dropped_while_last_guard_notifies() {
                 // which nothing reads once the latch drains, and may
                 // overtake the last release or follow it.
                 assert!(root.guard().is_err());
-                let report = root.wait_drained();
-                assert_eq!((report.panicked, root.count()), (0, 0));
-                drop(root);
+                drain_then_drop(root);
             },
             b: drop::<Guard>,
             check: no_check,
@@ -669,11 +670,7 @@ fn root_drained_then_dropped_while_clone_after_trigger_notifies() {
         Race {
             noise: false,
             setup: triggered_with_one_guard,
-            a: |root: Shutdown| {
-                let report = root.wait_drained();
-                assert_eq!((report.panicked, root.count()), (0, 0));
-                drop(root);
-            },
+            a: drain_then_drop,
             b: |guard: Guard| {
                 // Both holds count in the drain field; the clone's release
                 // is the one that announces the drain.
