@@ -53,6 +53,8 @@ mutants=(
     "close-keeps-count|shutdown|guard_vs_trigger"
     # A trigger waker registered after the trigger took the wakers is lost.
     "unsealed-wakers|shutdown|wait_triggered_async_vs_trigger"
+    # A poll that takes the trigger for the drain returns a report early.
+    "poll-before-drain|shutdown|try_wait_drained_vs_last_guard_drop"
 )
 # `bash loom-tests/mutants.sh NAME` runs only the rows of mutant NAME.
 if [ $# -gt 0 ]; then

@@ -78,7 +78,9 @@ mod sync;
 mod wait_group;
 mod wakers;
 
-pub use report::{Failure, Holders, Report, ShutdownStarted, Straggler, Stragglers, Timeout};
+pub use report::{
+    Failure, Failures, Holders, Report, SharedStr, ShutdownStarted, Straggler, Stragglers, Timeout,
+};
 pub use shutdown::{Guard, Shutdown};
 #[cfg(all(feature = "signal", unix))]
 pub use signals::{SecondSignal, Signals};

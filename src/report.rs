@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 /// assert_eq!(report.panicked, 0);
 /// assert_eq!(report.reason.as_deref(), Some("deploy"));
 /// ```
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Report {
     /// Guards of the latch (or its subtree) dropped while their thread was
@@ -29,49 +29,18 @@ pub struct Report {
     /// complete (every drainer of one latch gets the same report).
     pub elapsed: Duration,
     /// The reason given to [`trigger_with_reason`](crate::Shutdown::trigger_with_reason).
-    pub reason: Option<Cow<'static, str>>,
+    pub reason: Option<SharedStr>,
     /// The drained latch's path: the names of the named latches from the
     /// root down ([`child_named`](crate::Shutdown::child_named)); empty when
     /// none is named.
-    pub latch: String,
+    pub latch: SharedStr,
     /// The latch had been forced ([`Shutdown::force`](crate::Shutdown::force))
     /// when the drain completed: the grace period was not enough.
     pub forced: bool,
     /// Guards of the subtree that failed ([`Guard::fail`](crate::Guard::fail),
     /// a [`vital`](crate::Guard::vital) guard dropped by a panic, or a
     /// spawned thread that panicked), oldest first.
-    pub failures: Vec<Failure>,
-}
-
-impl Clone for Report {
-    /// Field by field, inline, skipping the calls for what is empty or
-    /// borrowed (an unnamed latch, no failure, a `&'static` reason or none):
-    /// the copy `wait_drained` makes of the cached report then allocates
-    /// nothing and calls nothing. An owned reason, a latch path or failures
-    /// are cloned as usual.
-    #[inline]
-    fn clone(&self) -> Self {
-        Self {
-            panicked: self.panicked,
-            elapsed: self.elapsed,
-            reason: match &self.reason {
-                None => None,
-                Some(Cow::Borrowed(reason)) => Some(Cow::Borrowed(reason)),
-                Some(Cow::Owned(reason)) => Some(Cow::Owned(reason.clone())),
-            },
-            latch: if self.latch.is_empty() {
-                String::new()
-            } else {
-                self.latch.clone()
-            },
-            forced: self.forced,
-            failures: if self.failures.is_empty() {
-                Vec::new()
-            } else {
-                self.failures.clone()
-            },
-        }
-    }
+    pub failures: Failures,
 }
 
 impl fmt::Display for Report {
@@ -227,14 +196,14 @@ pub struct Stragglers {
     /// Guards of the subtree dropped while their thread was panicking.
     pub panicked: usize,
     /// The trigger's reason, if one was given.
-    pub reason: Option<Cow<'static, str>>,
+    pub reason: Option<SharedStr>,
     /// Time from the trigger to the moment the drain gave up.
     pub elapsed: Duration,
     /// Whether the latch had been forced ([`Shutdown::force`](crate::Shutdown::force))
     /// when the drain gave up.
     pub forced: bool,
     /// Guards of the subtree that failed, oldest first (see [`Report::failures`]).
-    pub failures: Vec<Failure>,
+    pub failures: Failures,
     /// The named stragglers in detail, in the order of `names`.
     pub held: Vec<Straggler>,
 }
@@ -265,6 +234,256 @@ impl fmt::Display for Stragglers {
 }
 
 impl Error for Stragglers {}
+
+/// Text that every copy of a [`Report`] shares: a `&'static str`, or a
+/// reference-counted string made once from an owned one. Cloning never
+/// allocates (a `&'static str` is copied; a shared one costs one reference
+/// count increment), so [`wait_drained`](crate::Shutdown::wait_drained) on a
+/// drained latch hands out its cached report without allocating, whatever
+/// the reason.
+///
+/// It reads as a `str` (`Deref`, `Display`, comparisons with `str` and
+/// `String`), and converts from `&'static str`, `String` and
+/// `Cow<'static, str>`.
+///
+/// ```
+/// use quiescent::SharedStr;
+///
+/// let shutdown = quiescent::Shutdown::new();
+/// shutdown.trigger_with_reason(format!("deploy {}", 42));
+/// let report = shutdown.wait_drained();
+/// let reason: &SharedStr = report.reason.as_ref().unwrap();
+/// assert_eq!(reason, "deploy 42");
+/// assert!(reason.starts_with("deploy"));
+/// assert_eq!(report.reason.as_deref(), Some("deploy 42"));
+/// assert_eq!(SharedStr::from("SIGTERM").to_string(), "SIGTERM");
+/// ```
+#[derive(Clone)]
+pub struct SharedStr(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Static(&'static str),
+    /// `std`'s `Arc` even under loom: the text never changes after it is
+    /// made, so there is nothing for a model to interleave.
+    Shared(std::sync::Arc<str>),
+}
+
+impl SharedStr {
+    /// A shared string of a `&'static str`, in a `const` context too.
+    ///
+    /// ```
+    /// const SIGTERM: quiescent::SharedStr = quiescent::SharedStr::from_static("SIGTERM");
+    /// assert_eq!(SIGTERM, "SIGTERM");
+    /// ```
+    pub const fn from_static(text: &'static str) -> Self {
+        Self(Repr::Static(text))
+    }
+
+    /// The text.
+    ///
+    /// ```
+    /// let text = quiescent::SharedStr::from(String::from("deploy"));
+    /// assert_eq!(text.as_str(), "deploy");
+    /// ```
+    #[inline]
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            Repr::Static(text) => text,
+            Repr::Shared(text) => text,
+        }
+    }
+}
+
+impl Default for SharedStr {
+    /// The empty string (nothing allocated).
+    fn default() -> Self {
+        Self::from_static("")
+    }
+}
+
+impl std::ops::Deref for SharedStr {
+    type Target = str;
+
+    #[inline]
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for SharedStr {
+    fn as_ref(&self) -> &str {
+        self
+    }
+}
+
+impl std::borrow::Borrow<str> for SharedStr {
+    fn borrow(&self) -> &str {
+        self
+    }
+}
+
+impl fmt::Debug for SharedStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for SharedStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.as_str(), f)
+    }
+}
+
+impl PartialEq for SharedStr {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for SharedStr {}
+
+impl PartialOrd for SharedStr {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for SharedStr {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl std::hash::Hash for SharedStr {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+macro_rules! eq_with_text {
+    ($($other:ty),*) => {$(
+        impl PartialEq<$other> for SharedStr {
+            fn eq(&self, other: &$other) -> bool {
+                self.as_str() == &other[..]
+            }
+        }
+
+        impl PartialEq<SharedStr> for $other {
+            fn eq(&self, other: &SharedStr) -> bool {
+                &self[..] == other.as_str()
+            }
+        }
+    )*};
+}
+
+eq_with_text!(str, &str, String, Cow<'_, str>);
+
+impl From<&'static str> for SharedStr {
+    fn from(text: &'static str) -> Self {
+        Self::from_static(text)
+    }
+}
+
+impl From<String> for SharedStr {
+    /// Moves the text into one shared allocation (this is the only copy;
+    /// an empty string allocates nothing).
+    fn from(text: String) -> Self {
+        if text.is_empty() {
+            return Self::default();
+        }
+        Self(Repr::Shared(text.into()))
+    }
+}
+
+impl From<Cow<'static, str>> for SharedStr {
+    fn from(text: Cow<'static, str>) -> Self {
+        match text {
+            Cow::Borrowed(text) => Self::from_static(text),
+            Cow::Owned(text) => text.into(),
+        }
+    }
+}
+
+impl From<SharedStr> for Cow<'static, str> {
+    /// Borrowed if it was made from a `&'static str`, else an owned copy.
+    fn from(text: SharedStr) -> Self {
+        match text.0 {
+            Repr::Static(text) => Cow::Borrowed(text),
+            Repr::Shared(text) => Cow::Owned(text.to_string()),
+        }
+    }
+}
+
+impl From<SharedStr> for String {
+    fn from(text: SharedStr) -> Self {
+        text.as_str().to_owned()
+    }
+}
+
+/// The failures of a [`Report`] or [`Stragglers`], oldest first: a slice of
+/// [`Failure`]s that every copy of the report shares, so copying the report
+/// never allocates (no failure costs nothing; some cost one reference count
+/// increment).
+///
+/// It reads as a `&[Failure]` (`Deref`: `len`, `is_empty`, indexing,
+/// `iter`), and iterates by reference or, by value, over copies.
+///
+/// ```
+/// let jobs = quiescent::Shutdown::new();
+/// jobs.guard_named("parse").unwrap().fail("bad input");
+/// let report = jobs.wait_drained();
+/// assert_eq!(report.failures.len(), 1);
+/// for failure in &report.failures {
+///     assert_eq!(failure.reason, "bad input");
+/// }
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Failures(Option<std::sync::Arc<[Failure]>>);
+
+impl std::ops::Deref for Failures {
+    type Target = [Failure];
+
+    #[inline]
+    fn deref(&self) -> &[Failure] {
+        self.0.as_deref().unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for Failures {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl From<Vec<Failure>> for Failures {
+    fn from(failures: Vec<Failure>) -> Self {
+        Self((!failures.is_empty()).then(|| failures.into()))
+    }
+}
+
+impl<'a> IntoIterator for &'a Failures {
+    type Item = &'a Failure;
+    type IntoIter = std::slice::Iter<'a, Failure>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl IntoIterator for Failures {
+    type Item = Failure;
+    type IntoIter = std::vec::IntoIter<Failure>;
+
+    /// Copies of the failures (the report shares them).
+    #[allow(
+        clippy::unnecessary_to_owned,
+        reason = "the iterator owns its items, and the slice is shared"
+    )]
+    fn into_iter(self) -> Self::IntoIter {
+        self.to_vec().into_iter()
+    }
+}
 
 /// A guard that failed: [`Guard::fail`](crate::Guard::fail), a
 /// [`vital`](crate::Guard::vital) guard dropped by a panic, or a thread of
@@ -466,7 +685,7 @@ mod tests {
             reason: Some("SIGTERM".into()),
             elapsed: Duration::from_millis(5_000),
             forced: false,
-            failures: Vec::new(),
+            failures: Failures::default(),
             held: vec![
                 straggler("ws-reader", 12.34, site),
                 straggler("hub", 0.5, site),
@@ -493,7 +712,7 @@ mod tests {
             reason: Some("SIGTERM".into()),
             latch: "server".into(),
             forced: true,
-            failures: Vec::new(),
+            failures: Failures::default(),
         };
         assert_eq!(
             report.to_string(),
@@ -507,7 +726,7 @@ mod tests {
             reason: None,
             elapsed: Duration::from_secs(7),
             forced: true,
-            failures: Vec::new(),
+            failures: Failures::default(),
             held: vec![straggler("writer", 7.0, site)],
         };
         assert_eq!(
@@ -539,7 +758,7 @@ mod tests {
             reason: Some("SIGTERM".into()),
             elapsed: Duration::from_secs(5),
             forced: true,
-            failures: vec![failure.clone()],
+            failures: vec![failure.clone()].into(),
             held: vec![reader, straggler("writer", 7.1, site)],
         };
         assert_eq!(
@@ -557,9 +776,9 @@ mod tests {
             panicked: 1,
             elapsed: Duration::from_millis(4_500),
             reason: Some("deploy".into()),
-            latch: String::new(),
+            latch: SharedStr::default(),
             forced: false,
-            failures: vec![failure],
+            failures: vec![failure].into(),
         };
         assert_eq!(
             format!("{report:#}"),
@@ -577,6 +796,63 @@ mod tests {
                  (src/report.rs:{line}): bad input; 1 guard(s) were dropped by a panicking thread"
             )
         );
+    }
+
+    #[test]
+    fn shared_text_reads_and_compares_as_a_str() {
+        use std::collections::HashSet;
+
+        let owned = SharedStr::from(format!("deploy {}", 7));
+        let fixed = SharedStr::from("deploy 7");
+        assert_eq!(owned, fixed, "equal by text, whatever the storage");
+        assert_eq!(owned, "deploy 7");
+        assert_eq!("deploy 7", owned);
+        assert_eq!(owned, String::from("deploy 7"));
+        assert_eq!(owned, Cow::Borrowed("deploy 7"));
+        assert!(owned.starts_with("deploy"), "derefs to str");
+        assert_eq!(format!("{owned} {owned:?}"), "deploy 7 \"deploy 7\"");
+        let (a, b) = (SharedStr::from("a"), SharedStr::from(String::from("b")));
+        assert!(a < b);
+        // Hash and Borrow agree with str's: a set of them is searched by &str.
+        let set: HashSet<SharedStr> = [owned.clone(), "SIGTERM".into()].into();
+        assert!(set.contains("deploy 7") && set.contains("SIGTERM"));
+        assert_eq!(set.len(), 2);
+        // Conversions keep a &'static str borrowed and copy a shared one.
+        assert!(matches!(Cow::from(fixed), Cow::Borrowed("deploy 7")));
+        assert!(matches!(Cow::from(owned.clone()), Cow::Owned(text) if text == "deploy 7"));
+        assert_eq!(String::from(owned), "deploy 7");
+        assert_eq!(SharedStr::from(Cow::Owned(String::new())), "");
+        assert_eq!(SharedStr::default().as_str(), "");
+        const SIGNAL: SharedStr = SharedStr::from_static("SIGINT");
+        assert_eq!(SIGNAL, "SIGINT");
+    }
+
+    #[test]
+    fn shared_text_and_failures_are_shared_by_their_copies() {
+        let owned = SharedStr::from(String::from("deploy"));
+        let copy = owned.clone();
+        assert!(
+            std::ptr::eq(owned.as_str(), copy.as_str()),
+            "one allocation"
+        );
+        let site = Location::caller();
+        let failure = Failure {
+            name: None,
+            latch: String::new(),
+            site,
+            reason: "bad input".into(),
+        };
+        let failures = Failures::from(vec![failure.clone(), failure.clone()]);
+        let copy = failures.clone();
+        assert!(std::ptr::eq(&failures[0], &copy[0]), "one allocation");
+        assert_eq!((&failures).into_iter().count(), 2);
+        assert_eq!(
+            failures.clone().into_iter().collect::<Vec<_>>(),
+            [failure.clone(), failure]
+        );
+        assert_eq!(format!("{:?}", Failures::default()), "[]");
+        assert_eq!(Failures::from(Vec::new()), Failures::default());
+        assert!(Failures::default().is_empty());
     }
 
     #[test]

@@ -23,7 +23,7 @@ use pin_project_lite::pin_project;
 
 use crate::hold::{Anchor, Hold, Node};
 use crate::mutant;
-use crate::report::{Failure, Holders, Registry, Report, ShutdownStarted, Stragglers};
+use crate::report::{Failure, Holders, Registry, Report, SharedStr, ShutdownStarted, Stragglers};
 use crate::state::{Core, Until, Waiting};
 use crate::sync::{strong_count_acquire, Arc, AtomicUsize, Event, Mutex, OnceCell, Ordering, Weak};
 use crate::wakers::{Key, WakerSet};
@@ -33,7 +33,9 @@ use crate::wakers::{Key, WakerSet};
 #[derive(Debug, Default)]
 struct Meta {
     triggered_at: Option<Instant>,
-    reason: Option<Cow<'static, str>>,
+    /// Shared with the subtree's latches and every report: an owned reason
+    /// is copied once, when the trigger records it.
+    reason: Option<SharedStr>,
 }
 
 #[derive(Debug)]
@@ -189,7 +191,7 @@ impl Latch {
     /// closes the core, all under the lock, so a reader that sees `CLOSED`
     /// (Acquire) also sees them. Closing goes through the anchor, which pays
     /// the notify reference (`hold.rs`, transition C).
-    fn close(latch: &Anchor<Latch>, reason: Option<Cow<'static, str>>) -> bool {
+    fn close(latch: &Anchor<Latch>, reason: Option<SharedStr>) -> bool {
         if mutant::is("racy-election") {
             // Check-then-act without the lock: two triggers can both win.
             if latch.core.snapshot().is_closed() {
@@ -280,7 +282,7 @@ impl Latch {
         names.join("/")
     }
 
-    fn reason(&self) -> Option<Cow<'static, str>> {
+    fn reason(&self) -> Option<SharedStr> {
         self.meta.lock().reason.clone()
     }
 
@@ -302,9 +304,9 @@ impl Latch {
             panicked: self.core.panicked(),
             elapsed: self.since_trigger(Instant::now()),
             reason: self.reason(),
-            latch: self.path(),
+            latch: self.path().into(),
             forced: self.is_forced(),
-            failures: failures(),
+            failures: failures().into(),
         };
         if self.drained.set(report.clone()) {
             trace_drained(self, &report);
@@ -348,7 +350,7 @@ impl Tree {
     /// any depth costs heap, not stack. Each latch is closed before its
     /// children are read, and gets its parent's reason (a latch triggered
     /// before keeps its own).
-    fn trigger(&self, reason: Option<Cow<'static, str>>) -> bool {
+    fn trigger(&self, reason: Option<SharedStr>) -> bool {
         let first = Latch::close(&self.latch, reason);
         if first {
             // Once per trigger of a tree, not once per latch it reaches.
@@ -528,7 +530,7 @@ impl Tree {
             reason: latch.reason(),
             elapsed: latch.since_trigger(now),
             forced: latch.is_forced(),
-            failures: Tree::failures(this),
+            failures: Tree::failures(this).into(),
             held: holders.named,
         };
         // Warn once per latch: a bounded drain polled in a loop would
@@ -851,7 +853,7 @@ impl Shutdown {
     /// assert_eq!(shutdown.reason().as_deref(), Some("SIGTERM"));
     /// ```
     pub fn trigger_with_reason(&self, reason: impl Into<Cow<'static, str>>) -> bool {
-        self.tree.trigger(Some(reason.into()))
+        self.tree.trigger(Some(reason.into().into()))
     }
 
     /// The reason given when this latch was triggered, if any.
@@ -862,7 +864,7 @@ impl Shutdown {
     /// assert_eq!(shutdown.reason().as_deref(), Some("SIGTERM"));
     /// ```
     pub fn reason(&self) -> Option<Cow<'static, str>> {
-        self.tree.latch.reason()
+        self.tree.latch.reason().map(Cow::from)
     }
 
     /// Whether this latch has been triggered.
@@ -1014,11 +1016,12 @@ impl Shutdown {
     #[inline]
     pub fn wait_drained(&self) -> Report {
         // Fast path: a drain observed once is cached, and a latch stays
-        // drained; one acquire load and a copy of the cached report.
-        if let Some(report) = self.tree.latch.drained.get() {
-            return report;
+        // drained; one acquire load and a copy of the cached report (which
+        // allocates nothing: its text and failures are shared).
+        match self.tree.latch.drained.get_ref() {
+            Some(report) => report.clone(),
+            None => self.wait_drained_slow(),
         }
-        self.wait_drained_slow()
     }
 
     #[cold]
@@ -1026,6 +1029,52 @@ impl Shutdown {
     fn wait_drained_slow(&self) -> Report {
         self.tree.latch.core.wait(Until::Drained, None);
         Tree::report(&self.tree)
+    }
+
+    /// The report if the latch has drained (triggered, and no guard left in
+    /// its subtree), without waiting; `None` otherwise.
+    ///
+    /// The report is borrowed from the latch, which caches the report of the
+    /// first drainer to see the drain; once it is there this is one acquire
+    /// load, with nothing copied: the cheapest way to poll for the end of a
+    /// drain. [`wait_drained`](Self::wait_drained) returns a copy of the same
+    /// report.
+    ///
+    /// ```
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let guard = shutdown.guard().unwrap();
+    /// assert!(shutdown.try_wait_drained().is_none()); // not triggered
+    /// shutdown.trigger_with_reason("deploy");
+    /// assert!(shutdown.try_wait_drained().is_none()); // a guard is alive
+    /// drop(guard);
+    /// let report = shutdown.try_wait_drained().unwrap();
+    /// assert_eq!(report.reason.as_deref(), Some("deploy"));
+    /// assert_eq!(*report, shutdown.wait_drained());
+    /// ```
+    #[inline]
+    pub fn try_wait_drained(&self) -> Option<&Report> {
+        match self.tree.latch.drained.get_ref() {
+            Some(report) => Some(report),
+            None => self.try_wait_drained_slow(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn try_wait_drained_slow(&self) -> Option<&Report> {
+        let snapshot = self.tree.latch.core.snapshot();
+        let drained = if mutant::is("poll-before-drain") {
+            // Takes the trigger for the end of the drain.
+            snapshot.is_closed()
+        } else {
+            snapshot.is_drained()
+        };
+        if !drained {
+            return None;
+        }
+        // Observed drained: make (or fetch) the report, which caches it.
+        Tree::report(&self.tree);
+        self.tree.latch.drained.get_ref()
     }
 
     /// Like [`wait_drained`](Self::wait_drained), giving up after `timeout`.

@@ -94,6 +94,12 @@ mod once {
             self.0.get().cloned()
         }
 
+        /// The value, borrowed: one acquire load once it is set.
+        #[inline]
+        pub(crate) fn get_ref(&self) -> Option<&T> {
+            self.0.get()
+        }
+
         /// Stores `value` unless a value is there already; true if stored.
         pub(crate) fn set(&self, value: T) -> bool {
             self.0.set(value).is_ok()
@@ -104,7 +110,7 @@ mod once {
 #[cfg(loom)]
 mod imp {
     pub(crate) use crate::shadow::{keep_alive, touch, Arc, KeepAlive, Weak};
-    pub(crate) use loom::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
     /// The shadow count's load is already `Acquire`.
     pub(crate) fn strong_count_acquire<T>(arc: &Arc<T>) -> usize {
@@ -134,25 +140,45 @@ mod imp {
         }
     }
 
-    /// loom has no `OnceLock`: the same contract behind a loom mutex.
+    /// loom has no `OnceLock`: std's holds the value, a loom mutex elects
+    /// the writer (a loser returns only once the winner has published) and a
+    /// loom flag publishes it, so that a model sees the edge from `set` to
+    /// `get`. The value is written once, before the flag's `Release` store,
+    /// and read only after its `Acquire` load, so borrowing it is sound.
     #[derive(Debug)]
-    pub(crate) struct OnceCell<T>(Mutex<Option<T>>);
+    pub(crate) struct OnceCell<T> {
+        elect: Mutex<()>,
+        set: AtomicBool,
+        value: std::sync::OnceLock<T>,
+    }
 
     impl<T: Clone> OnceCell<T> {
         pub(crate) fn new() -> Self {
-            Self(Mutex::new(None))
+            Self {
+                elect: Mutex::new(()),
+                set: AtomicBool::new(false),
+                value: std::sync::OnceLock::new(),
+            }
         }
 
         pub(crate) fn get(&self) -> Option<T> {
-            self.0.lock().clone()
+            self.get_ref().cloned()
+        }
+
+        pub(crate) fn get_ref(&self) -> Option<&T> {
+            if self.set.load(Ordering::Acquire) {
+                self.value.get()
+            } else {
+                None
+            }
         }
 
         pub(crate) fn set(&self, value: T) -> bool {
-            let mut slot = self.0.lock();
-            if slot.is_some() {
+            let _elect = self.elect.lock();
+            if self.value.set(value).is_err() {
                 return false;
             }
-            *slot = Some(value);
+            self.set.store(true, Ordering::Release);
             true
         }
     }

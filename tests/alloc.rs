@@ -103,25 +103,41 @@ fn unnamed_guards_allocate_nothing() {
 }
 
 /// `wait_drained` on a drained latch copies the cached report: no clock, no
-/// lock, and no allocation while the reason is `&'static` (or absent), the
-/// latch unnamed and no guard failed. An owned reason or a latch path is
-/// cloned, which allocates: the price of those, paid per call.
+/// lock and no allocation, whatever the report holds: a `&'static` reason, an
+/// owned one, a latch path and failures are shared by every copy.
+/// `try_wait_drained` borrows it and allocates nothing either.
 #[test]
 fn wait_drained_on_a_drained_latch_allocates_nothing() {
-    let shutdown = Shutdown::new();
-    shutdown.trigger_with_reason("deploy");
-    let first = shutdown.wait_drained();
-    assert_eq!(
-        allocations(|| {
-            for _ in 0..1_000 {
-                let report = shutdown.wait_drained();
-                assert_eq!(report, first);
-            }
-        }),
-        0
-    );
+    let fixed = Shutdown::new();
+    fixed.trigger_with_reason("deploy");
     let owned = Shutdown::new();
     owned.trigger_with_reason(format!("deploy {}", 7));
-    let _ = owned.wait_drained();
-    assert!(allocations(|| drop(owned.wait_drained())) > 0);
+    let root = Shutdown::new();
+    let jobs = root.child_named("jobs").unwrap();
+    jobs.guard_named("parse")
+        .unwrap()
+        .fail(format!("bad input {}", 7));
+    for (what, shutdown) in [
+        ("a &'static reason", &fixed),
+        ("an owned reason", &owned),
+        ("a named latch with a failure", &jobs),
+    ] {
+        let first = shutdown.wait_drained();
+        assert_eq!(
+            allocations(|| {
+                for _ in 0..1_000 {
+                    let report = shutdown.wait_drained();
+                    assert_eq!(report, first);
+                    assert_eq!(shutdown.try_wait_drained(), Some(&first));
+                }
+            }),
+            0,
+            "{what}: {first}"
+        );
+    }
+    let report = jobs.wait_drained();
+    assert_eq!(report.latch, "jobs");
+    assert_eq!(report.failures[0].reason, "bad input 7");
+    assert!(report.reason.unwrap().contains("failed: bad input 7"));
+    assert_eq!(owned.wait_drained().reason.unwrap(), "deploy 7");
 }

@@ -468,6 +468,71 @@ fn every_drainer_gets_the_first_observed_report() {
     });
 }
 
+/// `try_wait_drained` never waits: `None` before the trigger (even with no
+/// guard), `None` while a guard of the subtree lives, then the report every
+/// drainer gets, borrowed.
+#[test]
+fn try_wait_drained_polls_without_waiting() {
+    let root = Shutdown::new();
+    assert_eq!(root.try_wait_drained(), None, "untriggered, no guard");
+    let child = root.child_named("readers").unwrap();
+    let guard = child.guard().unwrap();
+    root.trigger_with_reason(format!("deploy {}", 7));
+    assert_eq!(root.try_wait_drained(), None, "a child's guard lives");
+    assert_eq!(child.try_wait_drained(), None);
+    drop(guard);
+    let polled = child.try_wait_drained().expect("drained").clone();
+    assert_eq!(polled.latch, "readers");
+    assert_eq!(polled.reason.as_deref(), Some("deploy 7"));
+    assert_eq!(polled, child.wait_drained(), "the same report");
+    assert_eq!(root.try_wait_drained().cloned(), Some(root.wait_drained()));
+}
+
+/// Pollers race the last guard drops: every report a poll returns is the
+/// one the drain reports (never an early one: the holders' writes are all
+/// visible), and polling stops as soon as the last guard is gone.
+#[test]
+fn try_wait_drained_vs_the_last_drops() {
+    bounded(20, || {
+        for _ in 0..200 {
+            let shutdown = Shutdown::new();
+            let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let holders: Vec<_> = (0..2)
+                .map(|_| {
+                    let guard = shutdown.guard().unwrap();
+                    let done = done.clone();
+                    thread::spawn(move || {
+                        guard.wait_triggered();
+                        done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        drop(guard);
+                    })
+                })
+                .collect();
+            let pollers: Vec<_> = (0..2)
+                .map(|_| {
+                    let shutdown = shutdown.clone();
+                    let done = done.clone();
+                    thread::spawn(move || loop {
+                        if let Some(report) = shutdown.try_wait_drained() {
+                            assert_eq!(done.load(std::sync::atomic::Ordering::Relaxed), 2);
+                            break report.clone();
+                        }
+                        thread::yield_now();
+                    })
+                })
+                .collect();
+            shutdown.trigger();
+            for h in holders {
+                h.join().unwrap();
+            }
+            let report = shutdown.wait_drained();
+            for p in pollers {
+                assert_eq!(p.join().unwrap(), report);
+            }
+        }
+    });
+}
+
 /// Threads asking for guards in a loop after the trigger (workers that try
 /// for a guard per request while the shutdown runs) never hold the drain
 /// off: a refused admission leaves the drain count alone. (A first

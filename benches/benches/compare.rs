@@ -6,6 +6,7 @@
 //! `cargo run --release -p quiescent-benches --example bench_report` (see BENCHMARKS.md).
 #![allow(clippy::disallowed_types)] // competitors use std types directly
 
+use std::future::Future;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Barrier, Condvar, Mutex};
@@ -845,11 +846,71 @@ fn tree_growth(c: &mut Criterion) {
     g.finish();
 }
 
+/// `wait_drained` on a drained latch, one thread: the cached report copied
+/// out, with a `&'static` reason, an owned one, and a named latch with a
+/// failure; `try_wait_drained`, which borrows it; against the floor (one
+/// acquire load) and tokio-util's closed, empty tracker (its `wait()` polled
+/// once).
+fn drained_report(c: &mut Criterion) {
+    let mut g = c.benchmark_group("drained_report");
+    g.bench_function("raw_acquire_load", |b| {
+        let a = AtomicUsize::new(1);
+        b.iter(|| black_box(&a).load(Ordering::Acquire))
+    });
+    g.bench_function("static_reason", |b| {
+        let shutdown = quiescent::Shutdown::new();
+        shutdown.trigger_with_reason("deploy");
+        shutdown.wait_drained();
+        b.iter(|| black_box(&shutdown).wait_drained())
+    });
+    g.bench_function("static_reason_fields_read", |b| {
+        let shutdown = quiescent::Shutdown::new();
+        shutdown.trigger_with_reason("deploy");
+        shutdown.wait_drained();
+        b.iter(|| {
+            let report = black_box(&shutdown).wait_drained();
+            (report.panicked, report.elapsed, report.reason.is_some())
+        })
+    });
+    g.bench_function("try_wait_drained_borrowed", |b| {
+        let shutdown = quiescent::Shutdown::new();
+        shutdown.trigger_with_reason(format!("deploy {}", 7));
+        shutdown.wait_drained();
+        b.iter(|| black_box(&shutdown).try_wait_drained().is_some())
+    });
+    g.bench_function("owned_reason", |b| {
+        let shutdown = quiescent::Shutdown::new();
+        shutdown.trigger_with_reason(format!("deploy {}", 7));
+        shutdown.wait_drained();
+        b.iter(|| black_box(&shutdown).wait_drained())
+    });
+    g.bench_function("named_latch_with_failure", |b| {
+        let root = quiescent::Shutdown::new();
+        let jobs = root.child_named("jobs").unwrap();
+        jobs.guard_named("parse")
+            .unwrap()
+            .fail(format!("bad input {}", 7));
+        jobs.wait_drained();
+        b.iter(|| black_box(&jobs).wait_drained())
+    });
+    g.bench_function("tokio_util", |b| {
+        let tracker = tokio_util::task::TaskTracker::new();
+        tracker.close();
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        b.iter(|| {
+            let wait = std::pin::pin!(black_box(&tracker).wait());
+            black_box(wait.poll(&mut cx).is_ready())
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     clone_drop,
     guard_drop,
     guard_drop_contended,
+    drained_report,
     go_shapes,
     wakeup,
     fan_in,

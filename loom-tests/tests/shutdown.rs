@@ -247,6 +247,40 @@ fn drain_vs_last_guard_drop() {
     });
 }
 
+/// `try_wait_drained` races the last guard drop: a report it returns is
+/// never early (the holder's write is visible), and once the drop is
+/// joined it returns the report `wait_drained` returns (the cache's
+/// publication is a loom atomic, so the model sees that edge too).
+#[test]
+fn try_wait_drained_vs_last_guard_drop() {
+    exhaustive(|| {
+        let shutdown = Shutdown::new();
+        let data = Arc::new(Data::default());
+        let guard = shutdown.guard().unwrap();
+        shutdown.trigger();
+        let poller = {
+            let shutdown = shutdown.clone();
+            let data = data.clone();
+            thread::spawn(move || {
+                let report = shutdown.try_wait_drained().cloned();
+                if report.is_some() {
+                    assert_eq!(data.read(), 1);
+                }
+                report
+            })
+        };
+        data.write(1);
+        drop(guard);
+        let polled = poller.join().unwrap();
+        let report = shutdown.try_wait_drained().cloned();
+        let report = report.expect("drained once the last guard is gone");
+        assert_eq!(report, shutdown.wait_drained());
+        if let Some(polled) = polled {
+            assert_eq!(polled, report);
+        }
+    });
+}
+
 /// Two concurrent drains plus the last guard drop: both return, neither
 /// early. Three threads: bounded, at 3 (bound 4 no longer fits the CI
 /// budget since the close and the releases after it are two steps each;
