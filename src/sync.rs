@@ -110,7 +110,7 @@ mod once {
 #[cfg(loom)]
 mod imp {
     pub(crate) use crate::shadow::{keep_alive, touch, Arc, KeepAlive, Weak};
-    pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 
     /// The shadow count's load is already `Acquire`.
     pub(crate) fn strong_count_acquire<T>(arc: &Arc<T>) -> usize {
@@ -140,23 +140,22 @@ mod imp {
         }
     }
 
-    /// loom has no `OnceLock`: std's holds the value, a loom mutex elects
-    /// the writer (a loser returns only once the winner has published) and a
-    /// loom flag publishes it, so that a model sees the edge from `set` to
-    /// `get`. The value is written once, before the flag's `Release` store,
-    /// and read only after its `Acquire` load, so borrowing it is sound.
+    /// loom has no `OnceLock`: std's holds the value, and a loom mutex
+    /// around a "set" flag elects the writer and publishes it, so that a
+    /// model sees the edge from `set` to `get` (one lock per call, as many
+    /// loom operations as a `Mutex<Option<T>>` takes). The value is written
+    /// once, before the flag under the lock, and read only after the flag is
+    /// seen under the lock, so lending it is sound.
     #[derive(Debug)]
     pub(crate) struct OnceCell<T> {
-        elect: Mutex<()>,
-        set: AtomicBool,
+        set: Mutex<bool>,
         value: std::sync::OnceLock<T>,
     }
 
     impl<T: Clone> OnceCell<T> {
         pub(crate) fn new() -> Self {
             Self {
-                elect: Mutex::new(()),
-                set: AtomicBool::new(false),
+                set: Mutex::new(false),
                 value: std::sync::OnceLock::new(),
             }
         }
@@ -166,7 +165,7 @@ mod imp {
         }
 
         pub(crate) fn get_ref(&self) -> Option<&T> {
-            if self.set.load(Ordering::Acquire) {
+            if *self.set.lock() {
                 self.value.get()
             } else {
                 None
@@ -174,11 +173,11 @@ mod imp {
         }
 
         pub(crate) fn set(&self, value: T) -> bool {
-            let _elect = self.elect.lock();
-            if self.value.set(value).is_err() {
+            let mut set = self.set.lock();
+            if *set || self.value.set(value).is_err() {
                 return false;
             }
-            self.set.store(true, Ordering::Release);
+            *set = true;
             true
         }
     }
