@@ -55,6 +55,7 @@ mutants=(
     "unsealed-wakers|shutdown|wait_triggered_async_vs_trigger"
     # A poll that takes the trigger for the drain returns a report early.
     "poll-before-drain|shutdown|try_wait_drained_vs_last_guard_drop"
+    "poll-before-drain|shutdown|two_pollers_vs_last_guard_drop"
 )
 # `bash loom-tests/mutants.sh NAME` runs only the rows of mutant NAME.
 if [ $# -gt 0 ]; then

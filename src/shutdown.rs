@@ -79,6 +79,10 @@ pub(crate) struct Latch {
 struct FailureRecord {
     at: Instant,
     failure: Failure,
+    /// Set (under the latch's `failures` lock) once a report or a straggler
+    /// snapshot has copied the failure: from then on its text is fixed, so
+    /// every report that shows it shows the same text.
+    shown: bool,
 }
 
 /// Where a vital guard's panic record went: its latch and index.
@@ -114,8 +118,14 @@ where
 /// that the `JoinHandle` still reports it.
 ///
 /// `keep` is an extra, unnamed count on the latch, released only after the
-/// record is made: the drain cannot complete (and cache its report) while
-/// the panic's message is still on its way.
+/// record is made: the spawning latch (and its ancestors) cannot drain (and
+/// cache a report) while the panic's message is still on its way. A vital
+/// guard of another latch holds no such count: that latch may drain while
+/// this thread is still unwinding, and if a report shows the record first,
+/// the record keeps "panicked" (its text never changes once shown, so every
+/// report of it agrees). An extra count on that latch would be held across
+/// the drops the unwinding still runs, and one of them may wait for that
+/// very latch to drain.
 fn run_recording_panic<T>(
     keep: Hold<Latch>,
     name: Option<String>,
@@ -136,7 +146,9 @@ fn run_recording_panic<T>(
             match vital_record {
                 Some((latch, index)) => {
                     if let Some(record) = latch.failures.lock().get_mut(index) {
-                        record.failure.reason = message;
+                        if !record.shown {
+                            record.failure.reason = message;
+                        }
                     }
                 }
                 None => {
@@ -149,6 +161,7 @@ fn run_recording_panic<T>(
                             site,
                             reason: message,
                         },
+                        shown: false,
                     });
                 }
             }
@@ -506,8 +519,11 @@ impl Tree {
         }
         let mut all: Vec<(Instant, Failure)> = Vec::new();
         for tree in Tree::subtree(this) {
-            let records = tree.latch.failures.lock();
-            all.extend(records.iter().map(|r| (r.at, r.failure.clone())));
+            let mut records = tree.latch.failures.lock();
+            all.extend(records.iter_mut().map(|r| {
+                r.shown = true;
+                (r.at, r.failure.clone())
+            }));
         }
         all.sort_by_key(|(at, _)| *at);
         all.into_iter().map(|(_, f)| f).collect()
@@ -1874,6 +1890,14 @@ impl Guard {
     /// ([`Report::failures`]). A latch used as a group then fails fast, like
     /// errgroup's first error. Clones are not vital.
     ///
+    /// The failure's text is "panicked": the panic's message is not known
+    /// while the guard is dropped. In a thread of [`Shutdown::spawn`], the
+    /// message replaces it once the unwinding reaches the spawn's wrapper;
+    /// the spawning latch and its ancestors cannot drain before then. A
+    /// guard of another latch (a child of the spawning one, say) lets its
+    /// latch drain meanwhile, and a report that shows the failure first
+    /// fixes its text: every report shows the same text for one failure.
+    ///
     /// ```
     /// let server = quiescent::Shutdown::new();
     /// let workers = server.child_named("workers").unwrap();
@@ -1960,6 +1984,7 @@ impl Guard {
         let index = latch.push_failure(FailureRecord {
             at: Instant::now(),
             failure,
+            shown: false,
         });
         if vital_panic {
             // Inside a thread of `Shutdown::spawn`: its wrapper replaces this

@@ -341,3 +341,90 @@ fn failures_of_pruned_children_stay_in_the_report() {
     assert_eq!(reasons, ["early"], "{report:?}");
     drop(more);
 }
+
+/// A vital guard of a child latch, dropped by a panic in a thread spawned
+/// on the parent. The wrapper's extra count holds the parent, not the child,
+/// so the child may drain before the panic's message arrives: the failure
+/// then says "panicked" in every report, the child's and the parent's alike.
+/// (Found by an adversary: the record was rewritten after the child's
+/// report had shown it, so the two reports disagreed.) A local dropped after
+/// the vital guard in the unwind holds the thread until the child's report
+/// has been taken, which opens that window every time.
+#[test]
+fn a_failure_reads_the_same_in_every_report() {
+    use std::sync::mpsc;
+
+    struct WaitOnDrop(mpsc::Sender<()>, mpsc::Receiver<()>);
+    impl Drop for WaitOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.send(());
+            let _ = self.1.recv_timeout(Duration::from_secs(5));
+        }
+    }
+
+    common::quiet_panics();
+    common::bounded(20, || {
+        let root = Shutdown::new();
+        let child = root.child_named("workers").unwrap();
+        let (polled_tx, polled_rx) = mpsc::channel::<()>();
+        let (dropped_tx, dropped_rx) = mpsc::channel::<()>();
+        let spawned = {
+            let child = child.clone();
+            root.spawn(move |_root_guard| {
+                let _blocker = WaitOnDrop(dropped_tx, polled_rx);
+                let _vital = child.guard_named("indexer").unwrap().vital();
+                panic!("deliberate: index corrupt");
+            })
+            .unwrap()
+        };
+        dropped_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        let early = child.try_wait_drained().expect("the child drained").clone();
+        assert_eq!(early.failures[0].reason, "panicked");
+        polled_tx.send(()).unwrap();
+        assert!(spawned.join().is_err());
+        root.trigger();
+        assert_eq!(root.wait_drained().failures, early.failures);
+        assert_eq!(child.wait_drained(), early);
+    });
+}
+
+/// The same race without help, and the guard of the spawning latch for
+/// contrast: its failure always carries the message.
+#[test]
+fn a_vital_guard_racing_a_drain_of_its_latch() {
+    common::quiet_panics();
+    common::bounded(30, || {
+        for round in 0..200 {
+            let root = Shutdown::new();
+            let child = root.child_named("workers").unwrap();
+            let vital = child.guard_named("indexer").unwrap().vital();
+            let spawned = root
+                .spawn(move |_guard| {
+                    let _vital = vital;
+                    panic!("deliberate {round}");
+                })
+                .unwrap();
+            let child_report = child.wait_drained();
+            assert!(spawned.join().is_err());
+            let root_report = root.shutdown();
+            assert_eq!(child_report.failures, root_report.failures, "round {round}");
+            let reason = &child_report.failures[0].reason;
+            assert!(
+                *reason == format!("deliberate {round}") || reason == "panicked",
+                "{reason}"
+            );
+
+            let root = Shutdown::new();
+            let vital = root.guard_named("indexer").unwrap().vital();
+            let spawned = root
+                .spawn(move |_guard| {
+                    let _vital = vital;
+                    panic!("deliberate {round}");
+                })
+                .unwrap();
+            let report = root.wait_drained();
+            assert!(spawned.join().is_err());
+            assert_eq!(report.failures[0].reason, format!("deliberate {round}"));
+        }
+    });
+}

@@ -4,13 +4,14 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use common::{bounded, quiet_panics, SETTLE};
-use quiescent::{Guard, Shutdown, ShutdownStarted};
+use quiescent::{Guard, Report, Shutdown, ShutdownStarted};
 
 #[test]
 fn everything_is_send_sync_and_static() {
@@ -496,14 +497,14 @@ fn try_wait_drained_vs_the_last_drops() {
     bounded(20, || {
         for _ in 0..200 {
             let shutdown = Shutdown::new();
-            let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let done = Arc::new(AtomicUsize::new(0));
             let holders: Vec<_> = (0..2)
                 .map(|_| {
                     let guard = shutdown.guard().unwrap();
                     let done = done.clone();
                     thread::spawn(move || {
                         guard.wait_triggered();
-                        done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        done.fetch_add(1, Ordering::Relaxed);
                         drop(guard);
                     })
                 })
@@ -514,7 +515,7 @@ fn try_wait_drained_vs_the_last_drops() {
                     let done = done.clone();
                     thread::spawn(move || loop {
                         if let Some(report) = shutdown.try_wait_drained() {
-                            assert_eq!(done.load(std::sync::atomic::Ordering::Relaxed), 2);
+                            assert_eq!(done.load(Ordering::Relaxed), 2);
                             break report.clone();
                         }
                         thread::yield_now();
@@ -528,6 +529,186 @@ fn try_wait_drained_vs_the_last_drops() {
             let report = shutdown.wait_drained();
             for p in pollers {
                 assert_eq!(p.join().unwrap(), report);
+            }
+        }
+    });
+}
+
+/// Polls `latch` until `Some`; on `Some`, every holder write counted in
+/// `writes` (expected `want`) is visible, later polls return the very same
+/// borrowed report (same address), and `wait_drained` copies it.
+fn poll_until_drained(
+    latch: &Shutdown,
+    writes: &AtomicUsize,
+    want: usize,
+    stop: &AtomicBool,
+) -> Option<Report> {
+    loop {
+        if let Some(report) = latch.try_wait_drained() {
+            let seen = writes.load(Ordering::Relaxed);
+            assert_eq!(
+                seen, want,
+                "early Some: a holder's write is not visible ({report})"
+            );
+            for _ in 0..3 {
+                let again = latch.try_wait_drained().expect("None after Some");
+                assert!(std::ptr::eq(again, report), "a different cached report");
+                thread::yield_now();
+            }
+            let copy = latch.wait_drained();
+            assert_eq!(&copy, report);
+            let zero = latch
+                .wait_drained_timeout(Duration::ZERO)
+                .expect("Err after Some");
+            assert_eq!(&zero, report);
+            return Some(report.clone());
+        }
+        if stop.load(Ordering::Acquire) {
+            // The test body is done; a last poll must be Some.
+            let r = latch
+                .try_wait_drained()
+                .expect("None after the last guard was joined");
+            return Some(r.clone());
+        }
+        thread::yield_now();
+    }
+}
+
+/// (From an adversary.) A root, a named child and a named grandchild, each with guards held on
+/// their own threads that write (Relaxed) before dropping; pollers on every
+/// level, on clones that are dropped in varying orders. The trigger runs on
+/// its own thread (so the cascade can be in flight while they poll).
+#[test]
+fn try_wait_drained_on_every_level_vs_the_last_drops() {
+    bounded(120, || {
+        let n = 300;
+        for round in 0..n {
+            let root = Shutdown::new();
+            let child = root.child_named("c").unwrap();
+            let grand = child.child_named("g").unwrap();
+            // writes[0]: grandchild holders, [1]: child holders, [2]: root holders
+            let writes: Arc<[AtomicUsize; 3]> = Arc::new(Default::default());
+            let stop = Arc::new(AtomicBool::new(false));
+            let mut holders = Vec::new();
+            for (level, latch) in [&grand, &child, &root].into_iter().enumerate() {
+                for k in 0..2 {
+                    let guard = if k == 0 {
+                        latch.guard_named(format!("h{level}")).unwrap()
+                    } else {
+                        latch.guard().unwrap()
+                    };
+                    let guard = if round % 3 == 0 { guard.vital() } else { guard };
+                    let writes = writes.clone();
+                    holders.push(thread::spawn(move || {
+                        guard.wait_triggered();
+                        writes[level].fetch_add(1, Ordering::Relaxed);
+                        if level == 0 && k == 1 && round % 2 == 0 {
+                            guard.fail(format!("fail {round}"));
+                        } else {
+                            drop(guard);
+                        }
+                    }));
+                }
+            }
+            // Pollers: one per level, each on its own clone.
+            let mut pollers = Vec::new();
+            for (level, latch) in [&grand, &child, &root].into_iter().enumerate() {
+                let latch = latch.clone();
+                let writes = writes.clone();
+                let stop = stop.clone();
+                pollers.push(thread::spawn(move || {
+                    // A level drains once its own and its descendants' holders are gone.
+                    let want_levels = 0..=level;
+                    let sum = AtomicUsize::new(0);
+                    let r = loop {
+                        if let Some(report) = latch.try_wait_drained() {
+                            let seen: usize = want_levels
+                                .clone()
+                                .map(|l| writes[l].load(Ordering::Relaxed))
+                                .sum();
+                            assert_eq!(
+                                seen,
+                                2 * (level + 1),
+                                "early Some on level {level}: {report}"
+                            );
+                            sum.store(seen, Ordering::Relaxed);
+                            break poll_until_drained(&latch, &sum, seen, &stop).unwrap();
+                        }
+                        if stop.load(Ordering::Acquire) {
+                            break latch
+                                .try_wait_drained()
+                                .expect("None after the holders were joined")
+                                .clone();
+                        }
+                        thread::yield_now();
+                    };
+                    // Handles dropped in varying orders: this clone goes now.
+                    drop(latch);
+                    r
+                }));
+            }
+            let trigger = {
+                let root = root.clone();
+                let reason_is_owned = round % 2 == 0;
+                thread::spawn(move || {
+                    if reason_is_owned {
+                        root.trigger_with_reason(format!("owned {round}"));
+                    } else {
+                        root.trigger_with_reason("static");
+                    }
+                })
+            };
+            for h in holders {
+                h.join().unwrap();
+            }
+            trigger.join().unwrap();
+            stop.store(true, Ordering::Release);
+            let reports: Vec<Report> = pollers.into_iter().map(|p| p.join().unwrap()).collect();
+            // Drop the main handles in a round-dependent order and compare
+            // with a fresh wait on whichever is still alive.
+            let mut handles = [Some(grand), Some(child), Some(root)];
+            let order = [[0, 1, 2], [2, 1, 0], [1, 0, 2], [2, 0, 1]][round % 4];
+            for (i, &level) in order.iter().enumerate() {
+                let h = handles[level].take().unwrap();
+                assert_eq!(h.try_wait_drained(), Some(&reports[level]), "level {level}");
+                assert_eq!(h.wait_drained(), reports[level]);
+                if i == 2 {
+                    // The last handle: a report cloned from it outlives it.
+                    let kept = h.try_wait_drained().unwrap().clone();
+                    drop(h);
+                    assert_eq!(kept, reports[level]);
+                    assert_eq!(kept.to_string(), reports[level].to_string());
+                } else {
+                    drop(h);
+                }
+            }
+            // Same reason on every level (the cascade shares it), paths right.
+            let reason = if round % 2 == 0 {
+                format!("owned {round}")
+            } else {
+                "static".to_owned()
+            };
+            for (level, r) in reports.iter().enumerate() {
+                let reason_ok = r.reason.as_deref() == Some(reason.as_str())
+                    || (round % 2 == 0
+                        && level == 0
+                        && r.reason
+                            .as_deref()
+                            .is_some_and(|x| x.contains("failed: fail")));
+                assert!(reason_ok, "level {level} round {round}: {:?}", r.reason);
+                assert_eq!(r.latch, ["c/g", "c", ""][level]);
+            }
+            // The failure (if any) is listed by the grandchild and its ancestors, identically.
+            if round % 2 == 0 {
+                for r in &reports {
+                    assert_eq!(r.failures.len(), 1, "{r}");
+                    assert_eq!(r.failures[0].reason, format!("fail {round}"));
+                    assert_eq!(r.failures[0].latch, "c/g");
+                }
+            } else {
+                for r in &reports {
+                    assert!(r.failures.is_empty());
+                }
             }
         }
     });
@@ -552,7 +733,7 @@ fn refused_admissions_in_a_loop_never_hold_the_drain_off() {
                 let (shutdown, stop) = (shutdown.clone(), stop.clone());
                 thread::spawn(move || {
                     let mut refused = 0u64;
-                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    while !stop.load(Ordering::Relaxed) {
                         assert!(shutdown.guard().is_err());
                         refused += 1;
                     }
@@ -568,7 +749,7 @@ fn refused_admissions_in_a_loop_never_hold_the_drain_off() {
             assert_eq!(shutdown.count(), 0);
         }
         let report = shutdown.wait_drained_timeout(Duration::from_secs(10));
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        stop.store(true, Ordering::Relaxed);
         let refused: u64 = refusers.into_iter().map(|t| t.join().unwrap()).sum();
         assert!(report.is_ok());
         assert!(refused > 0);

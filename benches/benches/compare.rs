@@ -847,23 +847,24 @@ fn tree_growth(c: &mut Criterion) {
 }
 
 /// `wait_drained` on a drained latch, one thread: the cached report copied
-/// out, with a `&'static` reason, an owned one, and a named latch with a
-/// failure; `try_wait_drained`, which borrows it; against the floor (one
-/// acquire load) and tokio-util's closed, empty tracker (its `wait()` polled
-/// once).
+/// out whole into `black_box`, with a `&'static` reason, an owned one, and a
+/// named latch with a failure; the same with three fields read instead (what
+/// a caller does with it); `try_wait_drained`, which borrows it; against the
+/// floor (one acquire load) and tokio-util's closed, empty tracker (its
+/// `wait()` polled once).
 fn drained_report(c: &mut Criterion) {
     let mut g = c.benchmark_group("drained_report");
     g.bench_function("raw_acquire_load", |b| {
         let a = AtomicUsize::new(1);
         b.iter(|| black_box(&a).load(Ordering::Acquire))
     });
-    g.bench_function("static_reason", |b| {
+    g.bench_function("quiescent_static_reason", |b| {
         let shutdown = quiescent::Shutdown::new();
         shutdown.trigger_with_reason("deploy");
         shutdown.wait_drained();
         b.iter(|| black_box(&shutdown).wait_drained())
     });
-    g.bench_function("static_reason_fields_read", |b| {
+    g.bench_function("quiescent_static_reason_fields_read", |b| {
         let shutdown = quiescent::Shutdown::new();
         shutdown.trigger_with_reason("deploy");
         shutdown.wait_drained();
@@ -872,19 +873,19 @@ fn drained_report(c: &mut Criterion) {
             (report.panicked, report.elapsed, report.reason.is_some())
         })
     });
-    g.bench_function("try_wait_drained_borrowed", |b| {
+    g.bench_function("quiescent_try_wait_drained", |b| {
         let shutdown = quiescent::Shutdown::new();
         shutdown.trigger_with_reason(format!("deploy {}", 7));
         shutdown.wait_drained();
         b.iter(|| black_box(&shutdown).try_wait_drained().is_some())
     });
-    g.bench_function("owned_reason", |b| {
+    g.bench_function("quiescent_owned_reason", |b| {
         let shutdown = quiescent::Shutdown::new();
         shutdown.trigger_with_reason(format!("deploy {}", 7));
         shutdown.wait_drained();
         b.iter(|| black_box(&shutdown).wait_drained())
     });
-    g.bench_function("named_latch_with_failure", |b| {
+    g.bench_function("quiescent_named_latch_with_failure", |b| {
         let root = quiescent::Shutdown::new();
         let jobs = root.child_named("jobs").unwrap();
         jobs.guard_named("parse")

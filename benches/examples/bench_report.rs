@@ -23,6 +23,7 @@ const GROUPS: &[&str] = &[
     "clone_drop_contended",
     "guard_drop",
     "guard_drop_contended",
+    "drained_report",
     "go_uncontended",
     "go_add_done",
     "go_add_done_work",

@@ -281,6 +281,85 @@ fn try_wait_drained_vs_last_guard_drop() {
     });
 }
 
+/// (From an adversary.) Two pollers both fill the cache: the holder thread
+/// drops the last guard and then polls (must be `Some`: its own drop was the
+/// last), the other polls concurrently. Every `Some` is the very same cached report
+/// (same address), never early.
+#[test]
+fn two_pollers_vs_last_guard_drop() {
+    exhaustive(|| {
+        let shutdown = Shutdown::new();
+        let data = Arc::new(Data::default());
+        let guard = shutdown.guard().unwrap();
+        shutdown.trigger_with_reason(String::from("owned"));
+        let holder = {
+            let shutdown = shutdown.clone();
+            let data = data.clone();
+            thread::spawn(move || {
+                data.write(1);
+                drop(guard);
+                let report = shutdown.try_wait_drained().expect("own last drop");
+                (report as *const quiescent::Report as usize, report.clone())
+            })
+        };
+        let polled = shutdown.try_wait_drained().map(|r| {
+            assert_eq!(data.read(), 1, "early Some");
+            (r as *const quiescent::Report as usize, r.clone())
+        });
+        let (addr, report) = holder.join().unwrap();
+        if let Some((paddr, preport)) = polled {
+            assert_eq!(paddr, addr, "two cached reports");
+            assert_eq!(preport, report);
+        }
+        let again = shutdown.try_wait_drained().unwrap();
+        assert_eq!(again as *const quiescent::Report as usize, addr);
+        assert_eq!(shutdown.wait_drained(), report);
+        assert_eq!(report.reason.as_deref(), Some("owned"));
+    });
+}
+
+/// (From an adversary.) A poller on the root races the drop of the last
+/// guard of a child (two levels released child first) followed by a
+/// zero-timeout drain of the child on the same thread: a root `Some` is never early, and implies the
+/// child's drain; the child's two drainers (`wait_drained_timeout(ZERO)`
+/// and a later poll) agree.
+#[test]
+fn root_poll_vs_child_last_drop_and_zero_drain() {
+    exhaustive(|| {
+        let root = Shutdown::new();
+        let child = root.child_named("c").unwrap();
+        let data = Arc::new(Data::default());
+        let guard = child.guard().unwrap();
+        root.trigger();
+        let holder = {
+            let child = child.clone();
+            let data = data.clone();
+            thread::spawn(move || {
+                data.write(1);
+                drop(guard);
+                child
+                    .wait_drained_timeout(Duration::ZERO)
+                    .expect("own last drop")
+            })
+        };
+        let polled = root.try_wait_drained().cloned();
+        if polled.is_some() {
+            assert_eq!(data.read(), 1, "early Some on the root");
+            assert!(
+                child.try_wait_drained().is_some(),
+                "root drained, child not"
+            );
+        }
+        let child_report = holder.join().unwrap();
+        assert_eq!(child.try_wait_drained(), Some(&child_report));
+        assert_eq!(child_report.latch, "c");
+        let root_report = root.wait_drained();
+        if let Some(polled) = polled {
+            assert_eq!(polled, root_report);
+        }
+    });
+}
+
 /// Two concurrent drains plus the last guard drop: both return, neither
 /// early. Three threads: bounded, at 3 (bound 4 no longer fits the CI
 /// budget since the close and the releases after it are two steps each;
