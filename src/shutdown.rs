@@ -79,10 +79,20 @@ pub(crate) struct Latch {
 struct FailureRecord {
     at: Instant,
     failure: Failure,
-    /// Set (under the latch's `failures` lock) once a report or a straggler
-    /// snapshot has copied the failure: from then on its text is fixed, so
-    /// every report that shows it shows the same text.
+    /// Set (under the latch's `failures` lock) once a drain's report has
+    /// copied the failure: from then on its text is fixed, so every report
+    /// that shows it shows the same text. (A straggler snapshot, taken
+    /// mid-drain, does not fix it.)
     shown: bool,
+}
+
+/// What copying a failure for a report does to its record.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shown {
+    /// A drain's report: the text is fixed from now on.
+    Fix,
+    /// A straggler snapshot: the text may still change.
+    Snapshot,
 }
 
 /// Where a vital guard's panic record went: its latch and index.
@@ -509,11 +519,11 @@ impl Tree {
     /// The report of this latch's completed drain, with the subtree's
     /// failures.
     fn report(this: &Arc<Self>) -> Report {
-        this.latch.report(|| Tree::failures(this))
+        this.latch.report(|| Tree::failures(this, Shown::Fix))
     }
 
     /// The failures recorded in this subtree, oldest first.
-    fn failures(this: &Arc<Self>) -> Vec<Failure> {
+    fn failures(this: &Arc<Self>, shown: Shown) -> Vec<Failure> {
         if this.latch.failed.load(Ordering::Acquire) == 0 {
             return Vec::new();
         }
@@ -521,7 +531,7 @@ impl Tree {
         for tree in Tree::subtree(this) {
             let mut records = tree.latch.failures.lock();
             all.extend(records.iter_mut().map(|r| {
-                r.shown = true;
+                r.shown |= shown == Shown::Fix;
                 (r.at, r.failure.clone())
             }));
         }
@@ -546,7 +556,7 @@ impl Tree {
             reason: latch.reason(),
             elapsed: latch.since_trigger(now),
             forced: latch.is_forced(),
-            failures: Tree::failures(this).into(),
+            failures: Tree::failures(this, Shown::Snapshot).into(),
             held: holders.named,
         };
         // Warn once per latch: a bounded drain polled in a loop would
@@ -1988,7 +1998,8 @@ impl Guard {
         });
         if vital_panic {
             // Inside a thread of `Shutdown::spawn`: its wrapper replaces this
-            // "panicked" with the panic's message, before the drain can end.
+            // "panicked" with the panic's message, unless a drain's report
+            // has shown the record by then (see `run_recording_panic`).
             SPAWNED.with(|spawned| {
                 if let Some(slot) = &mut *spawned.borrow_mut() {
                     *slot = Some((self.hold.to_arc(), index));

@@ -5,10 +5,11 @@
 
 mod common;
 
+use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use quiescent::Shutdown;
+use quiescent::{Report, Shutdown};
 
 #[test]
 fn fail_triggers_its_own_latch_and_keeps_the_cause() {
@@ -342,6 +343,17 @@ fn failures_of_pruned_children_stay_in_the_report() {
     drop(more);
 }
 
+/// Dropped during an unwinding: says so, then holds the thread until told
+/// to go on (or 5 s).
+struct WaitOnDrop(mpsc::Sender<()>, mpsc::Receiver<()>);
+
+impl Drop for WaitOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.send(());
+        let _ = self.1.recv_timeout(Duration::from_secs(5));
+    }
+}
+
 /// A vital guard of a child latch, dropped by a panic in a thread spawned
 /// on the parent. The wrapper's extra count holds the parent, not the child,
 /// so the child may drain before the panic's message arrives: the failure
@@ -352,16 +364,6 @@ fn failures_of_pruned_children_stay_in_the_report() {
 /// has been taken, which opens that window every time.
 #[test]
 fn a_failure_reads_the_same_in_every_report() {
-    use std::sync::mpsc;
-
-    struct WaitOnDrop(mpsc::Sender<()>, mpsc::Receiver<()>);
-    impl Drop for WaitOnDrop {
-        fn drop(&mut self) {
-            let _ = self.0.send(());
-            let _ = self.1.recv_timeout(Duration::from_secs(5));
-        }
-    }
-
     common::quiet_panics();
     common::bounded(20, || {
         let root = Shutdown::new();
@@ -392,20 +394,27 @@ fn a_failure_reads_the_same_in_every_report() {
 /// contrast: its failure always carries the message.
 #[test]
 fn a_vital_guard_racing_a_drain_of_its_latch() {
+    /// Spawns on `spawner` a thread that panics while holding a vital guard
+    /// of `latch`; drains `latch`, then joins the thread.
+    fn vital_panic_then_drain(spawner: &Shutdown, latch: &Shutdown, round: usize) -> Report {
+        let vital = latch.guard_named("indexer").unwrap().vital();
+        let spawned = spawner
+            .spawn(move |_guard| {
+                let _vital = vital;
+                panic!("deliberate {round}");
+            })
+            .unwrap();
+        let report = latch.wait_drained();
+        assert!(spawned.join().is_err());
+        report
+    }
+
     common::quiet_panics();
     common::bounded(30, || {
         for round in 0..200 {
             let root = Shutdown::new();
             let child = root.child_named("workers").unwrap();
-            let vital = child.guard_named("indexer").unwrap().vital();
-            let spawned = root
-                .spawn(move |_guard| {
-                    let _vital = vital;
-                    panic!("deliberate {round}");
-                })
-                .unwrap();
-            let child_report = child.wait_drained();
-            assert!(spawned.join().is_err());
+            let child_report = vital_panic_then_drain(&root, &child, round);
             let root_report = root.shutdown();
             assert_eq!(child_report.failures, root_report.failures, "round {round}");
             let reason = &child_report.failures[0].reason;
@@ -415,16 +424,36 @@ fn a_vital_guard_racing_a_drain_of_its_latch() {
             );
 
             let root = Shutdown::new();
-            let vital = root.guard_named("indexer").unwrap().vital();
-            let spawned = root
-                .spawn(move |_guard| {
-                    let _vital = vital;
-                    panic!("deliberate {round}");
-                })
-                .unwrap();
-            let report = root.wait_drained();
-            assert!(spawned.join().is_err());
+            let report = vital_panic_then_drain(&root, &root, round);
             assert_eq!(report.failures[0].reason, format!("deliberate {round}"));
         }
+    });
+}
+
+/// A straggler snapshot taken while the message is on its way does not fix
+/// the failure's text: the spawning latch's report still gets the message.
+#[test]
+fn a_straggler_snapshot_mid_unwinding_leaves_the_message_to_come() {
+    common::quiet_panics();
+    common::bounded(20, || {
+        let root = Shutdown::new();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let (dropped_tx, dropped_rx) = mpsc::channel::<()>();
+        let spawned = {
+            let vital = root.guard_named("indexer").unwrap().vital();
+            root.spawn(move |_guard| {
+                let _blocker = WaitOnDrop(dropped_tx, go_rx);
+                let _vital = vital;
+                panic!("deliberate: index corrupt");
+            })
+            .unwrap()
+        };
+        dropped_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        let stragglers = root.wait_drained_timeout(Duration::ZERO).unwrap_err();
+        assert_eq!(stragglers.failures[0].reason, "panicked");
+        go_tx.send(()).unwrap();
+        assert!(spawned.join().is_err());
+        let report = root.wait_drained();
+        assert_eq!(report.failures[0].reason, "deliberate: index corrupt");
     });
 }
