@@ -476,10 +476,8 @@ impl IntoIterator for Failures {
     type IntoIter = std::vec::IntoIter<Failure>;
 
     /// Copies of the failures (the report shares them).
-    #[allow(
-        clippy::unnecessary_to_owned,
-        reason = "the iterator owns its items, and the slice is shared"
-    )]
+    // The iterator owns its items, and the slice is shared: a copy it is.
+    #[allow(clippy::unnecessary_to_owned)]
     fn into_iter(self) -> Self::IntoIter {
         self.to_vec().into_iter()
     }
