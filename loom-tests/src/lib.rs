@@ -46,6 +46,22 @@ pub fn write_then_drop<H: Send + 'static>(
     })
 }
 
+/// Spawns a holder that clones `guard` (after the trigger, a hold taken on
+/// a draining word in two RMWs), drops the original, writes 1 to `data` and
+/// drops the clone: a drain must wait for the clone and see the write.
+pub fn clone_then_write_then_drop(
+    data: &loom::sync::Arc<Data>,
+    guard: quiescent::Guard,
+) -> loom::thread::JoinHandle<()> {
+    let data = data.clone();
+    loom::thread::spawn(move || {
+        let clone = guard.clone();
+        drop(guard);
+        data.write(1);
+        drop(clone);
+    })
+}
+
 /// Runs the model and prints how many executions loom explored and how long
 /// that took (visible with `--nocapture`; README.md quotes these figures).
 fn check<F: Fn() + Sync + Send + 'static>(builder: loom::model::Builder, f: F) {

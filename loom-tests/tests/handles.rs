@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use loom::sync::Arc;
 use loom::thread;
-use loom_tests::{bounded, exhaustive, write_then_drop, Data};
+use loom_tests::{bounded, clone_then_write_then_drop, exhaustive, write_then_drop, Data};
 use quiescent::{Shutdown, WaitGroup};
 
 /// The group is dropped while its last token is dropped on another thread:
@@ -284,15 +284,7 @@ fn adv_clone_after_trigger_vs_drain_then_handle_drop() {
         let data = Arc::new(Data::default());
         let guard = shutdown.guard().unwrap();
         shutdown.trigger();
-        let holder = {
-            let data = data.clone();
-            thread::spawn(move || {
-                let clone = guard.clone();
-                drop(guard);
-                data.write(1);
-                drop(clone);
-            })
-        };
+        let holder = clone_then_write_then_drop(&data, guard);
         let r = shutdown.wait_drained_timeout(Duration::ZERO);
         if r.is_ok() {
             assert_eq!(data.read(), 1);

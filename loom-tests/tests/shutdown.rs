@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use loom::sync::Arc;
 use loom::thread;
-use loom_tests::{bounded, bounded_at, exhaustive, write_then_drop, Data};
+use loom_tests::{
+    bounded, bounded_at, clone_then_write_then_drop, exhaustive, write_then_drop, Data,
+};
 use quiescent::Shutdown;
 
 /// `guard()` races `trigger()`: an admitted guard's work is always waited
@@ -192,15 +194,7 @@ fn guard_clone_after_trigger_vs_drain() {
         let data = Arc::new(Data::default());
         let guard = shutdown.guard().unwrap();
         shutdown.trigger();
-        let holder = {
-            let data = data.clone();
-            thread::spawn(move || {
-                let clone = guard.clone();
-                drop(guard);
-                data.write(1);
-                drop(clone);
-            })
-        };
+        let holder = clone_then_write_then_drop(&data, guard);
         shutdown.wait_drained();
         assert_eq!(data.read(), 1);
         assert_eq!(shutdown.count(), 0);
@@ -360,33 +354,42 @@ fn root_poll_vs_child_last_drop_and_zero_drain() {
     });
 }
 
+/// Two drains plus the last guard drop, with the trigger before the
+/// drainers start or after: both drains return, neither early.
+fn two_drains_and_last_guard_drop_body(trigger_first: bool) {
+    let shutdown = Shutdown::new();
+    let data = Arc::new(Data::default());
+    let guard = shutdown.guard().unwrap();
+    if trigger_first {
+        shutdown.trigger();
+    }
+    let drainers: Vec<_> = (0..2)
+        .map(|_| {
+            let shutdown = shutdown.clone();
+            let data = data.clone();
+            thread::spawn(move || {
+                shutdown.wait_drained();
+                assert_eq!(data.read(), 1);
+            })
+        })
+        .collect();
+    if !trigger_first {
+        shutdown.trigger();
+    }
+    data.write(1);
+    drop(guard);
+    for d in drainers {
+        d.join().unwrap();
+    }
+}
+
 /// Two concurrent drains plus the last guard drop: both return, neither
 /// early. Three threads: bounded, at 3 (bound 4 no longer fits the CI
 /// budget since the close and the releases after it are two steps each;
 /// see README.md).
 #[test]
 fn two_drains_and_last_guard_drop() {
-    bounded_at(3, || {
-        let shutdown = Shutdown::new();
-        let data = Arc::new(Data::default());
-        let guard = shutdown.guard().unwrap();
-        let drainers: Vec<_> = (0..2)
-            .map(|_| {
-                let shutdown = shutdown.clone();
-                let data = data.clone();
-                thread::spawn(move || {
-                    shutdown.wait_drained();
-                    assert_eq!(data.read(), 1);
-                })
-            })
-            .collect();
-        shutdown.trigger();
-        data.write(1);
-        drop(guard);
-        for d in drainers {
-            d.join().unwrap();
-        }
-    });
+    bounded_at(3, || two_drains_and_last_guard_drop_body(false));
 }
 
 /// Two drains of a triggered latch plus the last guard drop (a release in
@@ -395,27 +398,7 @@ fn two_drains_and_last_guard_drop() {
 /// `two_drains_and_last_guard_drop` no longer fits.
 #[test]
 fn two_drains_of_a_triggered_latch_and_last_guard_drop() {
-    bounded(|| {
-        let shutdown = Shutdown::new();
-        let data = Arc::new(Data::default());
-        let guard = shutdown.guard().unwrap();
-        shutdown.trigger();
-        let drainers: Vec<_> = (0..2)
-            .map(|_| {
-                let shutdown = shutdown.clone();
-                let data = data.clone();
-                thread::spawn(move || {
-                    shutdown.wait_drained();
-                    assert_eq!(data.read(), 1);
-                })
-            })
-            .collect();
-        data.write(1);
-        drop(guard);
-        for d in drainers {
-            d.join().unwrap();
-        }
-    });
+    bounded(|| two_drains_and_last_guard_drop_body(true));
 }
 
 /// `wait_triggered_async` vs `trigger`: no lost wake-up.
