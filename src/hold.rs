@@ -16,25 +16,48 @@
 //!
 //! The node lives in an `Arc<N>`. Its strong count is the sum of:
 //!
-//! * **handles**: ordinary `Arc`s held by the [`Anchor`] (while `ANCHORED`),
-//!   by futures, by child latches' parent links, by the tree;
+//! * **owned references**: ordinary `Arc`s held by the [`Anchor`] (while
+//!   `ANCHORED`), by futures, by child latches' parent links, by a spawned
+//!   thread's wrapper, and for the length of a call by whoever upgraded a
+//!   child link (the trigger's cascade) or called [`Hold::to_arc`] (a
+//!   guard's future, a failing guard's trigger). Any of them may be made
+//!   from a hold: a guard can reach, and trigger, its latch with no handle
+//!   left;
 //! * **the collective reference**, owned by the holds as a group. It exists
 //!   exactly when the word has `count > 0` and `ANCHORED` clear;
 //! * **the notify reference**, owned by "the release that will announce the
 //!   drain". It exists exactly when the word has `count > 0` and `CLOSED` set.
 //!
-//! **Invariant.** Outside the short windows listed below, the collective and
-//! notify references exist exactly when the word says so. Whoever performs a
-//! read-modify-write of the word that makes one of them come into existence
-//! pays it (an increment), and whoever performs the one that makes it cease
-//! owns it and gives it back (a decrement). Each transition is one RMW of one
-//! word, so for every reference exactly one thread is its payer and exactly
-//! one its owner at the end, whatever the interleaving.
+//! # Invariants
 //!
-//! Consequence: **while `count > 0`, the strong count is at least one** — the
-//! anchor's (if `ANCHORED`) or the collective reference (if not). A hold may
-//! therefore touch its node at any time, and take a new reference from a raw
-//! pointer (`Hold::to_arc`), as `Arc::increment_strong_count` requires.
+//! 1. **The word says which references exist.** Outside the short windows
+//!    of the transitions below (A1's and C's, argued there), the collective
+//!    and notify references exist exactly when the word says so.
+//! 2. **One payer, one owner.** Whoever performs a read-modify-write of the
+//!    word that makes one of them come into existence pays it (an
+//!    increment), and whoever performs the one that makes it cease owns it
+//!    and gives it back (a decrement). Each transition is one RMW of one
+//!    word, so for every reference exactly one thread is its payer and
+//!    exactly one its owner, whatever the interleaving.
+//! 3. **While `count > 0`, the strong count is at least one** (from 1): the
+//!    anchor's (if `ANCHORED`) or the collective reference (if not). A hold
+//!    may therefore touch its node at any time, and take a new reference from
+//!    a raw pointer (`Hold::to_arc`), as `Arc::increment_strong_count`
+//!    requires.
+//! 4. **Nothing touches a node without owning something that keeps it
+//!    alive at that moment**: a count (3), an owned reference, or the notify
+//!    reference while it announces a drain. A release reads what it needs
+//!    (the parent link) *before* its RMW gives its count up.
+//! 5. **The last reference goes after an `Acquire` edge** from every other
+//!    hold's `Release` decrement (the fence of `Arc::drop`), so every use of
+//!    the node happens before its free.
+//! 6. **Unwinding gives everything back.** Every waker a transition wakes
+//!    runs under `catch_unwind` (`wakers.rs`): a waker's panic cannot cut an
+//!    R1 between its announcement and its references, nor a release chain
+//!    between a child's level and its ancestors', nor a close between its
+//!    payment and the cascade. The panic is resumed once all of it is done
+//!    (dropped if the thread is unwinding already). A count whose release is
+//!    deferred (D, below) is owned by the thread's deferral slot meanwhile.
 //!
 //! # The transitions
 //!
@@ -58,6 +81,7 @@
 //! | C | close (compare-exchange, latches) | sets `CLOSED` and `DRAINING`, moves the count from the open field to the drain field | the count is unchanged, so the collective one is too; the closer pays the notify reference *before* the RMW and gives it back if count was 0 |
 //! | W | watch (`fetch_or`, a waiting `WaitGroup`) | sets `CLOSED` | as C; if it was set already (a `Wait` future leaked before it could unwatch), the notify reference is paid already and the new payment goes back |
 //! | W' | unwatch (`fetch_and`) | clears `CLOSED` | if count > 0, the unwatcher owns the notify reference and gives it back |
+//! | D | deferred release (no RMW): a spawn guard dropped by its thread's panic | count unchanged | none: the count passes from the hold to the thread's deferral slot, and back to a hold in the spawn's wrapper, which releases it (R1 or R2) once the panic's message is recorded |
 //!
 //! Why each keeps the invariant, and never lets the strong count touch zero
 //! while the node is still in use:
@@ -82,16 +106,26 @@
 //!   the node still outlives the notification. Before giving anything back it
 //!   issues an `Acquire` fence, pairing with every other hold's `Release`
 //!   decrement, so every hold's uses of the node happen before the free (the
-//!   fence `Arc::drop` has).
+//!   fence `Arc::drop` has). If a waker panics during the announcement, the
+//!   other waiters are still woken, the references are still given back,
+//!   and the ancestors' levels of the same release are released, all before
+//!   the panic is resumed ([`finish_release`], invariant 6).
 //! * **U** hands over rather than taking a new reference: taking one *after*
 //!   the RMW would let an R1 in between give back a collective reference not
 //!   yet paid, freeing the node under the anchor. After U with holds alive the
 //!   anchor does not touch the node again.
 //! * **C / W** pay *before* their RMW, for the same reason: an R1 may take and
 //!   give back the notify reference the moment `CLOSED` is set. The closer
-//!   owns a handle, so paying and giving back can never free the node; it
-//!   also wakes the close's waiters (and, with no hold alive, the drain's)
-//!   through that handle, after releasing the trigger's lock.
+//!   owns a reference (the anchor's, or one upgraded from a child link by
+//!   the cascade, or taken from a failing guard), so paying and giving back
+//!   can never free the node; it also wakes the close's waiters (and, with
+//!   no hold alive, the drain's) through that reference, after releasing
+//!   the trigger's lock, catching a waker's panic until the cascade is done.
+//! * **D** moves a count without an RMW: no reference changes hands, and
+//!   the count keeps the node alive (3) while the slot owns it. Only the
+//!   hold dropped right after `defer_release` on the same thread is
+//!   deferred, and only while that thread unwinds; the wrapper that armed it
+//!   takes it back after the body returns or unwinds, on the same thread.
 //! * **W'** gives back while the waiter still owns the `WaitGroup`'s anchor,
 //!   so it never frees the node.
 //!
@@ -114,12 +148,17 @@
 //!   count is a loom atomic that panics on an increment from zero, on a
 //!   release at zero, and (through [`touch`]) on any touch of a node after, or
 //!   concurrently with, its free; every model also checks that all its nodes
-//!   were freed by its end (a reference paid twice is a leak). The models in `loom-tests/` drop handles
-//!   without joining the holders first, and `loom-tests/mutants.sh` puts each
-//!   past defect back and shows a model catching it.
+//!   were freed by its end (a reference paid twice is a leak). The models in
+//!   `loom-tests/` drop handles without joining the holders first, and
+//!   `loom-tests/mutants.sh` puts each past defect back and shows a model
+//!   catching it. Invariants 1-5: `handles.rs` and `shutdown.rs`; 6:
+//!   `promises::panicking_waker_vs_blocked_drainer` (mutant
+//!   `panic-cuts-wakes`) and `promises::spawned_panic_message_reaches_the_drain`
+//!   (D; mutant `spawn-no-defer`).
 //! * AddressSanitizer: `tests/races.rs` hammers every "a handle goes" against
-//!   "the last hold goes / notifies", and `.ci/sanitizers` runs the test suite
-//!   under ASan.
+//!   "the last hold goes / notifies", `tests/wakers.rs` panics out of wakers
+//!   on every path, and `.ci/sanitizers` runs the test suite under ASan and
+//!   LeakSanitizer.
 
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
@@ -129,6 +168,7 @@ use std::ptr::NonNull;
 use crate::mutant;
 use crate::state::{Closed, Closing, Core, Refs};
 use crate::sync::{fence, keep_alive, touch, Arc, KeepAlive, Ordering};
+use crate::wakers::Unwound;
 
 /// Something that can be held: a counting core, and the parent whose count
 /// every hold on this node also raises (a child latch's guards keep its
@@ -311,15 +351,112 @@ impl<N: Node> Drop for Hold<N> {
     /// test, and a call around it would cost as much again.
     #[inline(always)]
     fn drop(&mut self) {
+        let panicking = std::thread::panicking();
+        if panicking && deferral::claim(self.ptr.as_ptr().cast_const().cast()) {
+            // Deferred (`defer_release`): the count stays, now owned by this
+            // thread's deferral slot.
+            return;
+        }
         // SAFETY: `self` owns one count on the node and each ancestor, and is
         // never used again.
-        unsafe {
-            release_chain(
-                self.ptr.as_ptr(),
-                std::thread::panicking(),
-                std::ptr::null(),
-            )
-        }
+        unsafe { release_chain(self.ptr.as_ptr(), panicking, std::ptr::null()) }
+    }
+}
+
+impl<N: Node> Hold<N> {
+    /// Defers this hold's release if the thread is unwinding and this hold
+    /// is dropped next: its count then stays in the word, owned by this
+    /// thread's deferral slot, until [`take_deferred`](Self::take_deferred)
+    /// takes it back as a hold. Call right before the hold is dropped, with
+    /// no other hold dropped in between (a guard's `Drop`, before its `hold`
+    /// field drops). Nothing happens if the thread is not unwinding.
+    ///
+    /// This is how a spawned thread's guard, dropped by the thread's panic,
+    /// keeps its latch from draining until the spawn's wrapper has recorded
+    /// the panic's message, without a second count that `count()` would see.
+    pub(crate) fn defer_release(&self) {
+        deferral::arm(self.ptr.as_ptr().cast_const().cast());
+    }
+
+    /// The count this thread deferred (`defer_release`), as a hold again.
+    ///
+    /// Only holds of one node type are ever deferred (a latch's guards), so
+    /// the caller names it.
+    pub(crate) fn take_deferred() -> Option<Self> {
+        let ptr = deferral::take()?.cast::<N>();
+        Some(Self {
+            ptr: NonNull::new(ptr.cast_mut()).expect("deferred pointers are non-null"),
+            // SAFETY: `ptr` is `Arc::as_ptr` of a node whose count the
+            // deferral slot held until now, which keeps the node alive.
+            _keep: unsafe { keep_alive(ptr) },
+            _owns: PhantomData,
+        })
+    }
+
+    /// Releases this hold as a panicking thread's drop would (counted in
+    /// `panicked`): for a count whose release was deferred past the
+    /// unwinding.
+    pub(crate) fn release_panicked(self) {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again: its keep-alive is
+        // moved out once, here (and dropped at the end of this function,
+        // after the release), and its count released once, below.
+        let _keep = unsafe { std::ptr::read(&this._keep) };
+        // SAFETY: `this` owns one count on the node and each ancestor.
+        unsafe { release_chain(this.ptr.as_ptr(), true, std::ptr::null()) };
+    }
+}
+
+/// The deferral slot of this thread (`Hold::defer_release`): a count whose
+/// release a guard's drop put off, by node address.
+mod deferral {
+    use std::cell::Cell;
+
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Slot {
+        Empty,
+        /// The next unwinding drop of a hold of this node is deferred.
+        Armed(*const ()),
+        /// A count on this node is deferred, owned by the slot.
+        Held(*const ()),
+    }
+
+    std::thread_local! {
+        static SLOT: Cell<Slot> = const { Cell::new(Slot::Empty) };
+    }
+
+    pub(super) fn arm(node: *const ()) {
+        SLOT.with(|slot| {
+            debug_assert!(
+                !matches!(slot.get(), Slot::Held(_)),
+                "a second release deferred before the first was taken"
+            );
+            slot.set(Slot::Armed(node));
+        });
+    }
+
+    /// Whether the hold of `node` being dropped now is the armed one (and
+    /// its count is now the slot's).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn claim(node: *const ()) -> bool {
+        // `try_with`: a hold dropped while the thread's locals are being
+        // destroyed is simply released.
+        SLOT.try_with(|slot| {
+            let armed = slot.get() == Slot::Armed(node);
+            if armed {
+                slot.set(Slot::Held(node));
+            }
+            armed
+        })
+        .unwrap_or(false)
+    }
+
+    pub(super) fn take() -> Option<*const ()> {
+        SLOT.with(|slot| match slot.replace(Slot::Empty) {
+            Slot::Held(node) => Some(node),
+            _ => None,
+        })
     }
 }
 
@@ -375,7 +512,7 @@ fn owned(refs: Refs) -> usize {
 #[inline(always)]
 unsafe fn release_chain<N: Node>(ptr: *const N, panicking: bool, stop: *const N) {
     // SAFETY: as this function's contract.
-    match unsafe { release_level(ptr, panicking) } {
+    match unsafe { release_level(ptr, panicking, stop) } {
         // SAFETY: our counts on the ancestors below `stop` are still there.
         Some(parent) if parent != stop => unsafe { release_ancestors(parent, panicking, stop) },
         _ => {}
@@ -390,20 +527,27 @@ unsafe fn release_chain<N: Node>(ptr: *const N, panicking: bool, stop: *const N)
 unsafe fn release_ancestors<N: Node>(mut ptr: *const N, panicking: bool, stop: *const N) {
     loop {
         // SAFETY: as this function's contract.
-        match unsafe { release_level(ptr, panicking) } {
+        match unsafe { release_level(ptr, panicking, stop) } {
             Some(parent) if parent != stop => ptr = parent,
             _ => return,
         }
     }
 }
 
-/// Releases our count on the node at `ptr` alone; its parent, read before
-/// the release.
+/// Releases our count on the node at `ptr` alone; returns the next level
+/// to release: its parent, read before the release, or `None` if there is
+/// none or [`finish_release`] has released the rest of the chain (below
+/// `stop`) itself.
 ///
 /// # Safety
-/// The caller owns one count on the node at `ptr` and gives it up.
+/// The caller owns one count on the node at `ptr` and on each ancestor
+/// below `stop`, and gives up the first.
 #[inline(always)]
-unsafe fn release_level<N: Node>(ptr: *const N, panicking: bool) -> Option<*const N> {
+unsafe fn release_level<N: Node>(
+    ptr: *const N,
+    panicking: bool,
+    stop: *const N,
+) -> Option<*const N> {
     // SAFETY: our count on this level keeps the node alive until the
     // release below (module docs), so `ptr` is valid for all three.
     let (_keep, node) = unsafe {
@@ -416,9 +560,10 @@ unsafe fn release_level<N: Node>(ptr: *const N, panicking: bool) -> Option<*cons
     // alive, because our count on it is still there.
     let parent = node.parent().map(Arc::as_ptr);
     let refs = node.core().release(panicking);
-    if refs.any() {
-        // SAFETY: R1 handed these references to this thread.
-        unsafe { finish_release(ptr, refs) };
+    // SAFETY: R1 handed these references to this thread; our counts on the
+    // ancestors below `stop` are still there.
+    if refs.any() && unsafe { finish_release(ptr, refs, parent, panicking, stop) } {
+        return None;
     }
     parent
 }
@@ -426,25 +571,42 @@ unsafe fn release_level<N: Node>(ptr: *const N, panicking: bool) -> Option<*cons
 /// R1's slow half: announce the drain if the notify reference came with the
 /// release, then give back what it handed over.
 ///
+/// If a waker panics while the drain is announced, every other waiter is
+/// still woken (`wakers.rs`), the references are still given back, and the
+/// rest of the chain (`parent` up to, not including, `stop`) is released
+/// here, before the panic is resumed: so a panicking waker leaves no count
+/// that nobody owns on an ancestor and no reference unreturned. Returns true
+/// in that case (the chain is done, whether the panic was resumed or, in a
+/// thread already unwinding, dropped), false otherwise.
+///
 /// # Safety
 /// `refs` was returned by the release of a count on the node at `ptr` by
-/// this thread; the node is not used by the caller afterwards.
+/// this thread; the node is not used by the caller afterwards. The caller
+/// owns one count on each ancestor from `parent` up to, not including,
+/// `stop`.
 #[cold]
 #[inline(never)]
-unsafe fn finish_release<N: Node>(ptr: *const N, refs: Refs) {
+unsafe fn finish_release<N: Node>(
+    ptr: *const N,
+    refs: Refs,
+    parent: Option<*const N>,
+    panicking: bool,
+    stop: *const N,
+) -> bool {
     // Acquire: pairs with every other hold's Release decrement of this word,
     // so that their uses of the node happen before we may free it (the fence
     // of `Arc::drop`).
     if !mutant::is("release-no-acquire") {
         fence(Ordering::Acquire);
     }
+    let mut unwound = Unwound::default();
     if refs.notify {
         // SAFETY: the notify reference we now own keeps the node alive until
         // we give it back below; `touch` checks it under loom, before and
         // after the notification.
         unsafe {
             touch(ptr);
-            (*ptr).core().notify_drained();
+            unwound = (*ptr).core().notify_drained();
             touch(ptr);
         }
     }
@@ -453,6 +615,18 @@ unsafe fn finish_release<N: Node>(ptr: *const N, refs: Refs) {
         // release (module docs, R1); the node is not touched after the last.
         unsafe { Arc::decrement_strong_count(ptr) };
     }
+    if !unwound.is_some() {
+        return false;
+    }
+    // A waker panicked (caught): finish the chain, then resume. A level
+    // above that panics too has finished the chain above it before
+    // resuming, so catching it here leaves nothing to do.
+    if let Some(parent) = parent.filter(|&parent| parent != stop) {
+        // SAFETY: our counts from `parent` up to `stop` are still there.
+        unwound.catch(|| unsafe { release_ancestors(parent, panicking, stop) });
+    }
+    unwound.resume();
+    true
 }
 
 /// The handle that anchors a node: owns one strong reference and keeps the
@@ -476,58 +650,55 @@ impl<N: Node> Anchor<N> {
         &self.arc
     }
 
-    /// C: sets `CLOSED` on a latch; `true` for the call that set it. The
-    /// notify reference is paid before the RMW (module docs).
-    ///
-    /// `None` if it was closed already; otherwise the close, which the caller
-    /// must [`announce`](Self::announce).
-    pub(crate) fn close(&self) -> Option<Closing> {
-        self.notify_ref(true);
-        let closing = self.arc.core().close();
-        if !closing.is_some_and(|c| c.holds_alive) && !mutant::is("close-keeps-ref") {
-            // Already closed, or no hold alive: the word holds no notify
-            // reference of ours.
-            self.notify_ref(false);
-        }
-        closing
-    }
-
-    /// Wakes the waiters of a close made by [`close`](Self::close).
-    pub(crate) fn announce(&self, closing: Closing) {
-        self.arc.core().announce(closing);
-    }
-
     /// W: a `WaitGroup` waiter asks for the zero notification.
     pub(crate) fn watch(&self) {
-        self.notify_ref(true);
+        notify_ref(&self.arc, true);
         if !self.arc.core().watch() {
-            self.notify_ref(false);
+            notify_ref(&self.arc, false);
         }
     }
 
     /// W': the waiter withdraws the request.
     pub(crate) fn unwatch(&self) {
         if self.arc.core().unwatch() {
-            self.notify_ref(false);
+            notify_ref(&self.arc, false);
         }
     }
+}
 
-    /// Takes (`true`) or gives back (`false`) one notify reference on the
-    /// anchor's behalf. Our own reference outlives the call, so giving one
-    /// back never frees the node.
-    fn notify_ref(&self, take: bool) {
-        if owned(Refs::NOTIFY) == 0 {
-            return;
-        }
-        let ptr = Arc::as_ptr(&self.arc);
-        // SAFETY: `ptr` is our own live `Arc`'s; a reference given back is
-        // one a C, W or W' transition handed to us.
-        unsafe {
-            if take {
-                Arc::increment_strong_count(ptr);
-            } else {
-                Arc::decrement_strong_count(ptr);
-            }
+/// C: sets `CLOSED` on a latch, through a strong reference the caller owns
+/// (the anchor's, or one upgraded from a child link: a latch is closed by
+/// its tree's trigger whether or not a handle still anchors it). The notify
+/// reference is paid before the RMW (module docs).
+///
+/// `None` if it was closed already; otherwise the close, which the caller
+/// must announce (`Core::announce`) once it holds no lock.
+pub(crate) fn close<N: Node>(node: &Arc<N>) -> Option<Closing> {
+    notify_ref(node, true);
+    let closing = node.core().close();
+    if !closing.is_some_and(|c| c.holds_alive) && !mutant::is("close-keeps-ref") {
+        // Already closed, or no hold alive: the word holds no notify
+        // reference of ours.
+        notify_ref(node, false);
+    }
+    closing
+}
+
+/// Takes (`true`) or gives back (`false`) one notify reference on behalf of
+/// the owner of `node`. The caller's own reference outlives the call, so
+/// giving one back never frees the node.
+fn notify_ref<N: Node>(node: &Arc<N>, take: bool) {
+    if owned(Refs::NOTIFY) == 0 {
+        return;
+    }
+    let ptr = Arc::as_ptr(node);
+    // SAFETY: `ptr` is a live `Arc` the caller owns; a reference given back
+    // is one a C, W or W' transition handed to it.
+    unsafe {
+        if take {
+            Arc::increment_strong_count(ptr);
+        } else {
+            Arc::decrement_strong_count(ptr);
         }
     }
 }

@@ -68,7 +68,7 @@ pub mod guide;
 mod hold;
 mod mutant;
 mod report;
-#[cfg(loom)]
+#[cfg(all(loom, feature = "loom"))]
 mod shadow;
 mod shutdown;
 #[cfg(all(feature = "signal", unix))]
@@ -80,6 +80,7 @@ mod wakers;
 
 pub use report::{
     Failure, Failures, Holders, Report, SharedStr, ShutdownStarted, Straggler, Stragglers, Timeout,
+    DISPLAY_LIMIT, DISPLAY_TEXT,
 };
 pub use shutdown::{Guard, Shutdown};
 #[cfg(all(feature = "signal", unix))]
@@ -90,7 +91,7 @@ pub use wait_group::{Token, WaitGroup};
 /// freed by the model running on this thread. `loom-tests` asserts after
 /// every execution that none outlived it, the leak check loom's own cannot
 /// make for quiescent's reference protocol. Not part of the API.
-#[cfg(loom)]
+#[cfg(all(loom, feature = "loom"))]
 #[doc(hidden)]
 pub fn __loom_live_nodes() -> usize {
     shadow::live_nodes()

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 /// The outcome of a completed drain. `Display` writes one line; the
 /// alternate form (`{:#}`) puts each failure and the panicked count on lines
-/// of their own.
+/// of their own. Either stays readable at any size: at most
+/// [`DISPLAY_LIMIT`] failures are listed (oldest first), then "and N more",
+/// and long names and reasons are shortened; the fields hold everything.
 ///
 /// ```
 /// let shutdown = quiescent::Shutdown::new();
@@ -43,14 +45,82 @@ pub struct Report {
     pub failures: Failures,
 }
 
+/// How many named guards (stragglers, holders) or failures a `Display` of
+/// [`Report`], [`Stragglers`] or [`Holders`] lists before it sums up the
+/// rest as "and N more": the oldest ones, which are the likeliest culprits.
+/// Names, latch paths and reasons longer than [`DISPLAY_TEXT`] characters
+/// are shortened there too, ending in `…`. The fields are never shortened.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let shutdown = quiescent::Shutdown::new();
+/// let guards: Vec<_> = (0..1000)
+///     .map(|i| shutdown.guard_named(format!("conn-{i}")).unwrap())
+///     .collect();
+/// let stragglers = shutdown.shutdown_timeout(Duration::ZERO).unwrap_err();
+/// assert_eq!(stragglers.names.len(), 1000); // the fields hold everything
+/// let text = stragglers.to_string();
+/// assert!(text.contains("\"conn-9\" ("), "{text}");
+/// assert!(!text.contains("\"conn-10\" ("), "{text}");
+/// assert!(text.ends_with("and 990 more named"), "{text}");
+/// # drop(guards);
+/// ```
+pub const DISPLAY_LIMIT: usize = 10;
+
+/// The longest name, latch path or reason a `Display` of a report shows
+/// whole, in characters; see [`DISPLAY_LIMIT`].
+pub const DISPLAY_TEXT: usize = 120;
+
+/// `text`, shortened to [`DISPLAY_TEXT`] characters (the last one `…`).
+struct Short<'a>(&'a str);
+
+impl Short<'_> {
+    /// The text kept: all of it, or the first `DISPLAY_TEXT - 1` characters.
+    fn kept(&self) -> (&str, bool) {
+        match self.0.char_indices().nth(DISPLAY_TEXT) {
+            None => (self.0, false),
+            Some(_) => {
+                let cut = self
+                    .0
+                    .char_indices()
+                    .nth(DISPLAY_TEXT - 1)
+                    .map_or(self.0.len(), |(at, _)| at);
+                (&self.0[..cut], true)
+            }
+        }
+    }
+}
+
+impl fmt::Display for Short<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (kept, cut) = self.kept();
+        f.write_str(kept)?;
+        if cut {
+            f.write_str("…")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Short<'_> {
+    /// Quoted and escaped as `str`'s `Debug`, the `…` inside the quotes.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kept() {
+            (kept, false) => fmt::Debug::fmt(kept, f),
+            (kept, true) => fmt::Debug::fmt(&format!("{kept}…"), f),
+        }
+    }
+}
+
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if !self.latch.is_empty() {
-            write!(f, "{}: ", self.latch)?;
+            write!(f, "{}: ", Short(&self.latch))?;
         }
         write!(f, "drained {:.1?} after shutdown", self.elapsed)?;
         if let Some(reason) = &self.reason {
-            write!(f, " ({reason})")?;
+            write!(f, " ({})", Short(reason))?;
         }
         if self.forced {
             f.write_str(", forced")?;
@@ -106,11 +176,11 @@ impl fmt::Display for Holders {
     }
 }
 
-/// `: "name" (file:line, held 1.2s), ..., and N unnamed`; with `{:#}`, one
-/// line each.
+/// `: "name" (file:line, held 1.2s), ..., and N more named, and N
+/// unnamed`; with `{:#}`, one line each. At most [`DISPLAY_LIMIT`] names.
 fn write_named(f: &mut fmt::Formatter<'_>, named: &[Straggler], count: usize) -> fmt::Result {
     let alternate = f.alternate();
-    for (i, s) in named.iter().enumerate() {
+    for (i, s) in named.iter().take(DISPLAY_LIMIT).enumerate() {
         let sep = match (alternate, i) {
             (true, _) => "\n  ",
             (false, 0) => ": ",
@@ -118,16 +188,21 @@ fn write_named(f: &mut fmt::Formatter<'_>, named: &[Straggler], count: usize) ->
         };
         f.write_str(sep)?;
         if !s.latch.is_empty() {
-            write!(f, "{}: ", s.latch)?;
+            write!(f, "{}: ", Short(&s.latch))?;
         }
         write!(
             f,
             "{:?} ({}:{}, held {:.1}s)",
-            s.name,
+            Short(&s.name),
             s.site.file(),
             s.site.line(),
             s.held.as_secs_f64()
         )?;
+    }
+    let more = named.len().saturating_sub(DISPLAY_LIMIT);
+    if more > 0 {
+        let sep = if alternate { "\n  " } else { ", " };
+        write!(f, "{sep}and {more} more named")?;
     }
     let unnamed = count.saturating_sub(named.len());
     if unnamed > 0 && !named.is_empty() {
@@ -169,8 +244,9 @@ pub struct Straggler {
 
 /// A bounded drain timed out: who is still holding on.
 ///
-/// Its `Display` names every named straggler with its latch path, where it
-/// was made and how long it has been held, then the failures and the
+/// Its `Display` names the named stragglers with their latch paths, where
+/// they were made and how long they have been held (the oldest
+/// [`DISPLAY_LIMIT`], then "and N more named"), then the failures and the
 /// panicked count, on one line; the alternate form (`{:#}`) gives each its own
 /// line, for a person reading a terminal:
 ///
@@ -222,7 +298,7 @@ impl fmt::Display for Stragglers {
             self.elapsed.as_secs_f64()
         )?;
         if let Some(reason) = &self.reason {
-            write!(f, " ({reason})")?;
+            write!(f, " ({})", Short(reason))?;
         }
         if self.forced {
             f.write_str(" even after forcing")?;
@@ -513,12 +589,14 @@ pub struct Failure {
 }
 
 impl fmt::Display for Failure {
+    /// `latch: "name" (file:line): reason`, long texts shortened (see
+    /// [`DISPLAY_TEXT`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if !self.latch.is_empty() {
-            write!(f, "{}: ", self.latch)?;
+            write!(f, "{}: ", Short(&self.latch))?;
         }
         match &self.name {
-            Some(name) => write!(f, "{name:?}")?,
+            Some(name) => write!(f, "{:?}", Short(name))?,
             None => f.write_str("a guard")?,
         }
         write!(
@@ -526,21 +604,27 @@ impl fmt::Display for Failure {
             " ({}:{}): {}",
             self.site.file(),
             self.site.line(),
-            self.reason
+            Short(&self.reason)
         )
     }
 }
 
-/// `; failed: <failure>, <failure>`; with `{:#}`, one line each.
+/// `; failed: <failure>, <failure>, and N more failures`; with `{:#}`, one
+/// line each. At most [`DISPLAY_LIMIT`] failures, the oldest.
 fn write_failures(f: &mut fmt::Formatter<'_>, failures: &[Failure]) -> fmt::Result {
     let alternate = f.alternate();
-    for (i, failure) in failures.iter().enumerate() {
+    for (i, failure) in failures.iter().take(DISPLAY_LIMIT).enumerate() {
         let sep = match (alternate, i) {
             (true, _) => "\n  failed: ",
             (false, 0) => "; failed: ",
             (false, _) => ", ",
         };
         write!(f, "{sep}{failure}")?;
+    }
+    let more = failures.len().saturating_sub(DISPLAY_LIMIT);
+    if more > 0 {
+        let sep = if alternate { "\n  " } else { ", " };
+        write!(f, "{sep}and {more} more failures")?;
     }
     Ok(())
 }
@@ -851,6 +935,71 @@ mod tests {
         assert_eq!(format!("{:?}", Failures::default()), "[]");
         assert_eq!(Failures::from(Vec::new()), Failures::default());
         assert!(Failures::default().is_empty());
+    }
+
+    #[test]
+    fn displays_stay_bounded_at_any_size() {
+        let site = Location::caller();
+        let huge = "x".repeat(1 << 20);
+        let held: Vec<_> = (0..100_000)
+            .map(|i| straggler(&format!("conn-{i}"), 1.0, site))
+            .chain([straggler(&huge, 1.0, site)])
+            .collect();
+        let failure = Failure {
+            name: Some(huge.clone()),
+            latch: huge.clone(),
+            site,
+            reason: huge.clone(),
+        };
+        let s = Stragglers {
+            remaining: 100_005,
+            names: held.iter().map(|s| s.name.clone()).collect(),
+            panicked: 0,
+            reason: Some(huge.clone().into()),
+            elapsed: Duration::from_secs(1),
+            forced: false,
+            failures: vec![failure.clone(); 50].into(),
+            held,
+        };
+        for text in [s.to_string(), format!("{s:#}")] {
+            assert!(text.len() < 8 * 1024, "{} bytes", text.len());
+            assert!(text.contains("and 99991 more named"), "{text}");
+            assert!(text.contains("and 4 unnamed"), "{text}");
+            assert!(text.contains("and 40 more failures"), "{text}");
+        }
+        // The fields keep everything.
+        assert_eq!(s.held.len(), 100_001);
+        assert_eq!(s.held[100_000].name.len(), 1 << 20);
+        // A long name is shortened to DISPLAY_TEXT characters, `…` last,
+        // inside its quotes; a short one is whole.
+        let one = Failure {
+            name: Some(huge.clone()),
+            latch: String::new(),
+            site,
+            reason: "é".repeat(DISPLAY_TEXT + 1),
+        }
+        .to_string();
+        let quoted = format!("\"{}…\"", "x".repeat(DISPLAY_TEXT - 1));
+        assert!(one.starts_with(&quoted), "{one}");
+        assert!(
+            one.ends_with(&format!("{}…", "é".repeat(DISPLAY_TEXT - 1))),
+            "{one}"
+        );
+        assert_eq!(
+            Short(&"y".repeat(DISPLAY_TEXT)).to_string().len(),
+            DISPLAY_TEXT
+        );
+        let report = Report {
+            panicked: 0,
+            elapsed: Duration::from_secs(1),
+            reason: Some(huge.clone().into()),
+            latch: huge.clone().into(),
+            forced: false,
+            failures: vec![failure; 11].into(),
+        };
+        let text = report.to_string();
+        assert!(text.len() < 8 * 1024, "{} bytes", text.len());
+        assert!(text.contains("and 1 more failures"), "{text}");
     }
 
     #[test]

@@ -125,13 +125,6 @@ impl<T> Arc<T> {
         std::sync::Arc::as_ptr(&this.inner).cast()
     }
 
-    /// The protocol's strong count. A loom atomic load, so the model explores
-    /// what happens between two such reads.
-    pub(crate) fn strong_count(this: &Self) -> usize {
-        this.inner.touch();
-        this.inner.refs.load(Ordering::Acquire)
-    }
-
     /// # Safety
     /// `ptr` comes from `as_ptr` of an `Arc<T>` whose allocation is still
     /// there (the shadow then checks that a reference is alive).
@@ -208,6 +201,12 @@ unsafe impl<T: Send + Sync> Send for Weak<T> {}
 unsafe impl<T: Send + Sync> Sync for Weak<T> {}
 
 impl<T> Weak<T> {
+    /// The protocol's strong count, as `std::sync::Weak::strong_count` (a
+    /// hint: zero is final, anything else may already be stale).
+    pub(crate) fn strong_count(&self) -> usize {
+        self.inner.refs.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn upgrade(&self) -> Option<Arc<T>> {
         let refs = &self.inner.refs;
         let mut n = refs.load(Ordering::Relaxed);

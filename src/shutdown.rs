@@ -1,16 +1,67 @@
-//! `Shutdown`, `Guard`, the `Triggered`/`Drained` futures and child latches.
+//! `Shutdown`, `Guard`, the futures and child latches.
 //!
 //! Two structures, so that nothing owns itself:
-//! * `Latch`: the counting core plus a strong link to the parent latch
-//!   (every guard of a child also counts on each ancestor). Guards point here.
-//! * `Tree`: a latch plus strong links to the child trees, so a trigger
-//!   cascades down. `Shutdown` handles point here.
+//! * `Latch`: the counting core, a strong link to the parent latch (every
+//!   guard of a child also counts on each ancestor) and *weak* links to the
+//!   child latches (so a trigger cascades down). Guards, futures and child
+//!   latches point here.
+//! * the handle: an [`Anchor`] of the latch, shared by the clones of one
+//!   `Shutdown`. It keeps the latch alive while it lives and lets guards run
+//!   the one-RMW fast path (`hold.rs`); nothing else depends on it.
 //!
-//! Latches link upwards and trees downwards, so there is no cycle; dead
-//! children (no handle, guard, future or live descendant) are pruned from
-//! the list whenever it is walked or grows.
+//! Latches link upwards strongly and downwards weakly, so there is no cycle.
+//!
+//! # Invariants of the tree
+//!
+//! 1. **A latch lives while anything can still use it**: a handle (its
+//!    anchor), a guard (the anchor's or the collective reference, `hold.rs`),
+//!    a future (an `Arc`), a child latch (its parent link), or a spawned
+//!    thread's wrapper (an `Arc`). Nothing else keeps it: dropping handles
+//!    never frees a latch that still has guards, and never triggers.
+//!    *Checked by* `handles::*` (loom), `tests/shutdown.rs`, valgrind and ASan.
+//! 2. **Every live descendant is reachable from its parent**, whether or not
+//!    a handle of either is left: the parent's child list holds a `Weak` to
+//!    it from [`Shutdown::child`] on, and a `Weak` upgrades exactly while the
+//!    latch lives (1). So the cascade (trigger, force) reaches grandchildren
+//!    through intermediate latches whose handles are gone, and a guard
+//!    triggers its own subtree with no handle left ([`Guard::fail`], vital
+//!    guards). *Checked by* `guard_fail_with_no_handle_left` (loom),
+//!    `tests/policy.rs` (`no_handle_*`).
+//! 3. **A child is made only before its parent's trigger**: `make_child`
+//!    checks `CLOSED` under the parent's child-list lock, and the cascade
+//!    reads that list (under the lock) after closing the parent. Either the
+//!    cascade sees the child, or the child is refused. *Checked by*
+//!    `child_vs_parent_trigger` (loom; mutant `unlocked-child`).
+//! 4. **Once `trigger` returns, the whole live subtree is closed**: each
+//!    latch is closed before its list is read; every `trigger` call, winner
+//!    or not, walks the subtree. *Checked by* `child_guard_vs_parent_trigger`.
+//! 5. **A dead link is final**: a `Weak` that fails to upgrade never
+//!    upgrades again, so pruning it (when the list would grow, or during a
+//!    walk) loses nothing. No count is read to decide it: there is no order
+//!    of reads to get wrong. *Checked by* `tests/deep.rs`, the prune unit
+//!    tests below.
+//! 6. **Failures are recorded in every ancestor at once**, so a report reads
+//!    its own latch's list and never misses the failure of a child freed
+//!    meanwhile. A record is shared: its text, fixed once a drain's report
+//!    shows it, is the same in every report. *Checked by* `tests/policy.rs`.
+//! 7. **Walks are loops, drops are loops**: the cascade, the subtree walks
+//!    and `Latch::drop` (which gives up the parent link) use work lists, so
+//!    a chain 10,000 latches deep costs no stack. *Checked by*
+//!    `tests/deep.rs`.
+//!
+//! # Deadlock safety
+//!
+//! Locks of this module: a latch's `meta`, `children`, `registry`,
+//! `failures`, and a failure record. No two are held at once except the
+//! registries of a subtree (taken parents before children, by `holders`
+//! only) and `failures` then a record. No waker, user callback or `Drop` of
+//! a user type runs under any of them: wakers run after `wake_all` released
+//! its list (`wakers.rs`), and a close is announced after `meta` is
+//! released. So a waker may trigger, take a guard, read `holders` or a
+//! reason inline.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::panic::Location;
@@ -21,12 +72,12 @@ use std::time::{Duration, Instant};
 
 use pin_project_lite::pin_project;
 
-use crate::hold::{Anchor, Hold, Node};
+use crate::hold::{self, Anchor, Hold, Node};
 use crate::mutant;
 use crate::report::{Failure, Holders, Registry, Report, SharedStr, ShutdownStarted, Stragglers};
-use crate::state::{Core, Until, Waiting};
-use crate::sync::{strong_count_acquire, Arc, AtomicUsize, Event, Mutex, OnceCell, Ordering, Weak};
-use crate::wakers::{Key, WakerSet};
+use crate::state::{Core, Until};
+use crate::sync::{Arc, AtomicUsize, Mutex, OnceCell, Ordering, Weak};
+use crate::wakers::{Key, Unwound, WaitList};
 
 /// When and why a latch was triggered. Written once, under the lock, by the
 /// elected trigger.
@@ -42,6 +93,8 @@ struct Meta {
 pub(crate) struct Latch {
     core: Core,
     parent: Option<Arc<Latch>>,
+    /// The child latches, weakly (module docs, invariants 2 and 5).
+    children: Mutex<Vec<Weak<Latch>>>,
     meta: Mutex<Meta>,
     /// The report of the completed drain, made by the first drainer to see
     /// it. A drained latch stays drained (no guard is left to clone and no new
@@ -58,19 +111,13 @@ pub(crate) struct Latch {
     /// holders abandon in-flight work. Not part of the counting word: it
     /// changes nothing about admission or the drain.
     forced: AtomicUsize,
-    /// Notified (all listeners) when `forced` is set.
-    forced_event: Event,
-    /// The wakers of [`Triggered`] futures, woken by the trigger. Blocking
-    /// trigger waiters listen on the core's event instead.
-    trigger_wakers: WakerSet,
-    /// The tree (handle side) of this latch, so that a failing guard, which
-    /// holds only the latch, can trigger the whole subtree. Weak: the tree
-    /// owns the latch's anchor, and a strong link back would be a cycle.
-    tree: OnceCell<Weak<Tree>>,
-    /// Failures recorded by guards of this latch.
-    failures: Mutex<Vec<FailureRecord>>,
+    /// Woken when `forced` is set.
+    forced_list: WaitList,
+    /// Failures recorded by guards of this latch and of its descendants
+    /// (invariant 6), in the order they were recorded here.
+    failures: Mutex<Vec<SharedRecord>>,
     /// 1 once a failure was recorded in this latch's subtree, so that a
-    /// report with no failure to list walks nothing and allocates nothing.
+    /// report with no failure to list locks nothing and allocates nothing.
     failed: AtomicUsize,
 }
 
@@ -79,12 +126,16 @@ pub(crate) struct Latch {
 struct FailureRecord {
     at: Instant,
     failure: Failure,
-    /// Set (under the latch's `failures` lock) once a drain's report has
-    /// copied the failure: from then on its text is fixed, so every report
-    /// that shows it shows the same text. (A straggler snapshot, taken
-    /// mid-drain, does not fix it.)
+    /// Set once a drain's report has copied the failure: from then on its
+    /// text is fixed, so every report that shows it shows the same text. (A
+    /// straggler snapshot, taken mid-drain, does not fix it.)
     shown: bool,
 }
+
+/// A failure record, shared by the lists of its latch and every ancestor.
+/// std's `Arc` even under loom: it only owns the memory; every read and
+/// write of the record goes through the (loom-visible) mutex.
+type SharedRecord = std::sync::Arc<Mutex<FailureRecord>>;
 
 /// What copying a failure for a report does to its record.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -95,89 +146,141 @@ enum Shown {
     Snapshot,
 }
 
-/// Where a vital guard's panic record went: its latch and index.
-type PanicRecord = (Arc<Latch>, usize);
-
-std::thread_local! {
-    /// In a thread of `Shutdown::spawn`: `Some`, and then where the panic
-    /// record of a vital guard dropped by this thread's panic went, so the
-    /// wrapper can put the panic's message in it.
-    static SPAWNED: std::cell::RefCell<Option<Option<PanicRecord>>> =
-        const { std::cell::RefCell::new(None) };
+/// This thread's spawn ([`Shutdown::spawn`]), while its body runs.
+struct Spawned {
+    /// The spawn guard: the address of its [`Extra`], while it lives (0 once
+    /// it is dropped, so a later allocation at that address is not taken
+    /// for it).
+    guard: usize,
+    /// The failure records made while this thread unwinds (vital or named
+    /// guards dropped by the panic): the panic's message goes into them.
+    records: Vec<SharedRecord>,
+    /// The spawn guard's registration, when the guard was dropped by the
+    /// panic: its name stays listed until its count, deferred to the
+    /// wrapper, goes.
+    name: Option<u64>,
 }
 
-/// Starts the thread of `Shutdown::spawn` / `spawn_named`: `f` runs with
-/// `guard`, under [`run_recording_panic`] with an extra count on its latch.
-fn spawn_recording_panic<F, T>(
-    guard: Guard,
+std::thread_local! {
+    /// In a thread of `Shutdown::spawn`: its spawn (see [`Spawned`]).
+    static SPAWNED: RefCell<Option<Spawned>> = const { RefCell::new(None) };
+}
+
+/// The body of a thread of `Shutdown::spawn` / `spawn_named`: `f` runs with
+/// `guard` under [`run_recording_panic`].
+fn spawn_body<F, T>(
+    mut guard: Guard,
     name: Option<String>,
     site: &'static Location<'static>,
     f: F,
-) -> JoinHandle<T>
+) -> impl FnOnce() -> T + Send + 'static
 where
     F: FnOnce(Guard) -> T + Send + 'static,
     T: Send + 'static,
 {
-    let keep = guard.hold.clone();
-    std::thread::spawn(move || run_recording_panic(keep, name, site, move || f(guard)))
+    let id = guard.mark_spawned();
+    let latch = guard.hold.to_arc();
+    // Mutant: the extra count this replaced, which every view saw.
+    let hidden = mutant::is("spawn-hidden-count").then(|| guard.hold.clone());
+    move || {
+        let result = run_recording_panic(id, latch, name, site, move || f(guard));
+        drop(hidden);
+        result
+    }
+}
+
+/// Starts a thread of `Shutdown::spawn`, named `name` if the OS can take it
+/// (no NUL byte). Panics if the OS cannot start a thread, as
+/// `std::thread::spawn` does.
+fn spawn_thread<T: Send + 'static>(
+    name: Option<&str>,
+    body: impl FnOnce() -> T + Send + 'static,
+) -> JoinHandle<T> {
+    let mut builder = std::thread::Builder::new();
+    if let Some(name) = name.filter(|name| !name.contains('\0')) {
+        builder = builder.name(name.to_owned());
+    }
+    builder.spawn(body).expect("failed to spawn thread")
 }
 
 /// Runs a spawned thread's body. If it panics, records the panic's message
-/// as a failure (in the record a vital guard of this thread made for the
-/// panic, or as a new one on the spawning latch), then resumes the panic, so
-/// that the `JoinHandle` still reports it.
+/// as a failure (in the records the vital and named guards of this thread
+/// made while it unwound, or as a new one on the spawning latch), then
+/// resumes the panic, so that the `JoinHandle` still reports it.
 ///
-/// `keep` is an extra, unnamed count on the latch, released only after the
-/// record is made: the spawning latch (and its ancestors) cannot drain (and
-/// cache a report) while the panic's message is still on its way. A vital
-/// guard of another latch holds no such count: that latch may drain while
-/// this thread is still unwinding, and if a report shows the record first,
-/// the record keeps "panicked" (its text never changes once shown, so every
-/// report of it agrees). An extra count on that latch would be held across
-/// the drops the unwinding still runs, and one of them may wait for that
-/// very latch to drain.
+/// The spawn guard is the thread's only count: no extra one, so every view
+/// counts one guard per thread. If the panic drops it, its release is
+/// deferred to here (`Hold::defer_release`), after the record is made: the
+/// spawning latch (and its ancestors) cannot drain (and cache a report)
+/// while the panic's message is still on its way. A vital guard of another
+/// latch has no such deferral: that latch may drain while this thread is
+/// still unwinding, and if a report shows the record first, the record
+/// keeps "panicked" (its text never changes once shown, so every report of
+/// it agrees). Deferring that release would hold it across the drops the
+/// unwinding still runs, and one of them may wait for that very latch.
 fn run_recording_panic<T>(
-    keep: Hold<Latch>,
+    guard: usize,
+    latch: Arc<Latch>,
     name: Option<String>,
     site: &'static Location<'static>,
     body: impl FnOnce() -> T,
 ) -> T {
-    SPAWNED.with(|spawned| *spawned.borrow_mut() = Some(None));
+    SPAWNED.with(|spawned| {
+        *spawned.borrow_mut() = Some(Spawned {
+            guard,
+            records: Vec::new(),
+            name: None,
+        })
+    });
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
-    let vital_record = SPAWNED.with(|spawned| spawned.borrow_mut().take().flatten());
+    let spawned = SPAWNED.with(|spawned| spawned.borrow_mut().take());
+    // The spawn guard's count, if the panic dropped it (or a panic the body
+    // caught itself): still held, so the drain waits for what follows.
+    let deferred = Hold::<Latch>::take_deferred();
+    if let (Err(payload), Some(spawned)) = (&result, &spawned) {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panicked".to_owned());
+        let mine = |record: &SharedRecord| {
+            latch
+                .failures
+                .lock()
+                .iter()
+                .any(|r| std::sync::Arc::ptr_eq(r, record))
+        };
+        for record in &spawned.records {
+            let mut record = record.lock();
+            if !record.shown {
+                record.failure.reason.clone_from(&message);
+            }
+        }
+        if !spawned.records.iter().any(mine) {
+            latch.push_failure(FailureRecord {
+                at: Instant::now(),
+                failure: Failure {
+                    name,
+                    latch: latch.path(),
+                    site,
+                    reason: message,
+                },
+                shown: false,
+            });
+        }
+    }
+    if let Some(id) = spawned.and_then(|spawned| spawned.name) {
+        // Before the count goes: a straggler list never names a guard
+        // already released.
+        latch.registry.lock().remove(id);
+    }
+    if let Some(hold) = deferred {
+        hold.release_panicked();
+    }
+    drop(latch);
     match result {
         Ok(value) => value,
-        Err(payload) => {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "panicked".to_owned());
-            match vital_record {
-                Some((latch, index)) => {
-                    if let Some(record) = latch.failures.lock().get_mut(index) {
-                        if !record.shown {
-                            record.failure.reason = message;
-                        }
-                    }
-                }
-                None => {
-                    let latch = keep.node();
-                    latch.push_failure(FailureRecord {
-                        at: Instant::now(),
-                        failure: Failure {
-                            name,
-                            latch: latch.path(),
-                            site,
-                            reason: message,
-                        },
-                        shown: false,
-                    });
-                }
-            }
-            drop(keep);
-            std::panic::resume_unwind(payload)
-        }
+        Err(payload) => std::panic::resume_unwind(payload),
     }
 }
 
@@ -196,12 +299,11 @@ impl Latch {
         Self {
             core: Core::new(),
             parent,
+            children: Mutex::new(Vec::new()),
             name,
             warned: OnceCell::new(),
             forced: AtomicUsize::new(0),
-            forced_event: Event::new(),
-            trigger_wakers: WakerSet::default(),
-            tree: OnceCell::new(),
+            forced_list: WaitList::default(),
             failures: Mutex::new(Vec::new()),
             failed: AtomicUsize::new(0),
             meta: Mutex::new(Meta::default()),
@@ -212,25 +314,26 @@ impl Latch {
 
     /// Elects the trigger: the first caller records time and reason, then
     /// closes the core, all under the lock, so a reader that sees `CLOSED`
-    /// (Acquire) also sees them. Closing goes through the anchor, which pays
-    /// the notify reference (`hold.rs`, transition C).
-    fn close(latch: &Anchor<Latch>, reason: Option<SharedStr>) -> bool {
+    /// (Acquire) also sees them. The close goes through `this`, a strong
+    /// reference the caller owns, which pays the notify reference
+    /// (`hold.rs`, transition C). True for the elected call. The waiters are
+    /// woken after the lock; a waker's panic is kept in `unwound`.
+    fn close(this: &Arc<Latch>, reason: Option<SharedStr>, unwound: &mut Unwound) -> bool {
         if mutant::is("racy-election") {
             // Check-then-act without the lock: two triggers can both win.
-            if latch.core.snapshot().is_closed() {
+            if this.core.snapshot().is_closed() {
                 return false;
             }
-            let mut meta = latch.meta.lock();
+            let mut meta = this.meta.lock();
             meta.triggered_at = Some(Instant::now());
             meta.reason = reason;
             drop(meta);
-            if let Some(closing) = latch.close() {
-                latch.announce(closing);
-                latch.trigger_wakers.wake_all();
+            if let Some(closing) = hold::close(this) {
+                unwound.keep(this.core.announce(closing));
             }
             return true;
         }
-        let mut meta = latch.meta.lock();
+        let mut meta = this.meta.lock();
         if meta.triggered_at.is_some() {
             return false;
         }
@@ -238,14 +341,13 @@ impl Latch {
         meta.reason = reason;
         // Closed under the lock, so that a losing `trigger` (which returns
         // once it sees `triggered_at`) returns only after the word is closed.
-        let closing = latch.close();
+        let closing = hold::close(this);
         debug_assert!(closing.is_some(), "CLOSED set outside Latch::close");
         drop(meta);
         // Announced after the lock: waking runs wakers, and a waker that
         // reads the reason (or triggers again) inline must not deadlock.
         if let Some(closing) = closing {
-            latch.announce(closing);
-            latch.trigger_wakers.wake_all();
+            unwound.keep(this.core.announce(closing));
         }
         true
     }
@@ -254,39 +356,40 @@ impl Latch {
         self.core.snapshot().is_closed()
     }
 
-    /// `Acquire`: pairs with the `Release` of [`force`](Self::force), so a
-    /// holder that sees the flag also sees what the forcing thread did first.
+    /// `Acquire`: pairs with the `Release` of [`force_one`](Self::force_one),
+    /// so a holder that sees the flag also sees what the forcing thread did
+    /// first.
     fn is_forced(&self) -> bool {
         self.forced.load(Ordering::Acquire) != 0
     }
 
-    /// Records a failure here and flags this latch and its ancestors.
+    /// Records a failure in this latch and every ancestor (invariant 6);
+    /// returns the shared record.
     ///
     /// `Release` on the flags, after the record is pushed: a reader that sees
     /// a flag with `Acquire` finds the record. A guard records before it
     /// releases its count, so a drain that completes sees the flag.
-    fn push_failure(&self, record: FailureRecord) -> usize {
-        let index = {
-            let mut failures = self.failures.lock();
-            failures.push(record);
-            failures.len() - 1
-        };
+    fn push_failure(&self, record: FailureRecord) -> SharedRecord {
+        let record = std::sync::Arc::new(Mutex::new(record));
         let mut level = Some(self);
         while let Some(latch) = level {
+            latch.failures.lock().push(record.clone());
             latch.failed.fetch_or(1, Ordering::Release);
             level = latch.parent.as_deref();
         }
-        index
+        record
     }
 
-    /// Sets the forced flag and wakes its waiters; true for the call that set
-    /// it. Waiters check, listen, check again: the `SeqCst` fences of
-    /// `notify` and `listen` order this against their second check.
-    fn force(&self) -> bool {
+    /// Sets the forced flag and wakes its waiters, and the drain's (a phased
+    /// drain's grace ends early when forced); true for the call that set it.
+    /// Waiters check under their list's lock before they register, after
+    /// this RMW is visible (`wakers.rs`). A waker's panic goes to `unwound`.
+    fn force_one(&self, unwound: &mut Unwound) -> bool {
         if self.forced.fetch_or(1, Ordering::AcqRel) != 0 {
             return false;
         }
-        self.forced_event.notify(usize::MAX);
+        unwound.keep(self.forced_list.wake_all());
+        unwound.keep(self.core.wake_drain_waiters());
         true
     }
 
@@ -317,9 +420,7 @@ impl Latch {
     }
 
     /// The report of a completed drain; call only once it is observed.
-    /// `failures` lists the subtree's failures (called once, by the first
-    /// drainer).
-    fn report(&self, failures: impl FnOnce() -> Vec<Failure>) -> Report {
+    fn report(&self) -> Report {
         if let Some(report) = self.drained.get() {
             return report;
         }
@@ -329,7 +430,7 @@ impl Latch {
             reason: self.reason(),
             latch: self.path().into(),
             forced: self.is_forced(),
-            failures: failures().into(),
+            failures: self.failures(Shown::Fix).into(),
         };
         if self.drained.set(report.clone()) {
             trace_drained(self, &report);
@@ -340,113 +441,187 @@ impl Latch {
         }
     }
 
+    /// The failures recorded in this subtree, oldest first.
+    fn failures(&self, shown: Shown) -> Vec<Failure> {
+        if self.failed.load(Ordering::Acquire) == 0 {
+            return Vec::new();
+        }
+        let records = self.failures.lock().clone();
+        let mut all: Vec<(Instant, Failure)> = records
+            .iter()
+            .map(|record| {
+                let mut record = record.lock();
+                record.shown |= shown == Shown::Fix;
+                (record.at, record.failure.clone())
+            })
+            .collect();
+        all.sort_by_key(|(at, _)| *at);
+        all.into_iter().map(|(_, f)| f).collect()
+    }
+
     fn wait_triggered(&self, deadline: Option<Instant>) -> bool {
         self.core.wait(Until::Closed, deadline)
     }
-}
 
-#[derive(Debug)]
-struct Tree {
-    latch: Anchor<Latch>,
-    children: Mutex<Vec<Arc<Tree>>>,
-}
-
-impl Tree {
-    fn new(parent: Option<Arc<Latch>>, name: Option<Cow<'static, str>>) -> Self {
-        Self {
-            latch: Anchor::new(Latch::new(parent, name)),
-            children: Mutex::new(Vec::new()),
-        }
-    }
-
-    /// A new tree whose latch links back to it (weakly).
-    fn new_linked(parent: Option<Arc<Latch>>, name: Option<Cow<'static, str>>) -> Arc<Self> {
-        let tree = Arc::new(Tree::new(parent, name));
-        tree.latch.tree.set(Arc::downgrade(&tree));
-        tree
-    }
-
-    /// Triggers this latch and, whoever won, cascades to every descendant, so
-    /// that once any `trigger` call returns the whole subtree is closed.
-    ///
-    /// The cascade is a loop over a work list, not a recursion: a chain of
-    /// any depth costs heap, not stack. Each latch is closed before its
-    /// children are read, and gets its parent's reason (a latch triggered
-    /// before keeps its own).
-    fn trigger(&self, reason: Option<SharedStr>) -> bool {
-        let first = Latch::close(&self.latch, reason);
-        if first {
-            // Once per trigger of a tree, not once per latch it reaches.
-            trace_trigger(&self.latch);
-        }
-        self.for_each_below(|tree| {
-            let reason = tree
-                .latch
-                .parent
-                .as_ref()
-                .and_then(|parent| parent.reason());
-            Latch::close(&tree.latch, reason);
-        });
-        first
-    }
-
-    /// Forces this latch and every descendant (triggering first if needed);
-    /// true if this call forced this latch.
-    fn force(&self) -> bool {
-        if !self.latch.is_triggered() {
-            self.trigger(None);
-        }
-        let first = self.latch.force();
-        self.for_each_below(|tree| {
-            tree.latch.force();
-        });
-        first
-    }
-
-    /// Runs `f` on every live descendant, each before its children are
-    /// read (so a close made by `f` is in place before the children's
-    /// lists are looked at), with a work list rather than a recursion.
-    fn for_each_below(&self, mut f: impl FnMut(&Tree)) {
-        let mut pending = self.live_children();
-        while let Some(tree) = pending.pop() {
-            f(&tree);
-            pending.extend(tree.live_children());
-        }
-    }
-
-    /// The children still worth reaching, after pruning the dead ones.
-    fn live_children(&self) -> Vec<Arc<Tree>> {
+    /// The live child latches; drops the dead links on the way (invariant 5).
+    fn live_children(&self) -> Vec<Arc<Latch>> {
         let mut children = self.children.lock();
-        prune(&mut children, Deep::OneLevel, &self.latch);
-        children.clone()
-    }
-
-    /// This tree and every live descendant, parents before children,
-    /// without recursion.
-    fn subtree(this: &Arc<Self>) -> Vec<Arc<Tree>> {
-        let mut trees = vec![this.clone()];
-        let mut next = 0;
-        while let Some(tree) = trees.get(next) {
-            let children = tree.live_children();
-            trees.extend(children);
-            next += 1;
-        }
-        trees
+        let mut live = Vec::with_capacity(children.len());
+        children.retain(|child| match child.upgrade() {
+            // Mutant: a child with no guard is taken for dead, though a
+            // future (or a grandchild) may still wait on it.
+            Some(child) if mutant::is("prune-by-count") && child.core.snapshot().count() == 0 => {
+                false
+            }
+            Some(child) => {
+                live.push(child);
+                true
+            }
+            None => false,
+        });
+        live
     }
 }
 
-impl Drop for Tree {
-    /// Drops the subtree below with a loop, not a recursion: a chain of any
-    /// depth costs no stack. A child list that is not the last reference to
-    /// its tree is left to its other owners.
-    fn drop(&mut self) {
-        let mut orphans = std::mem::take(&mut *self.children.lock());
-        while let Some(child) = orphans.pop() {
-            if let Some(child) = Arc::into_inner(child) {
-                orphans.append(&mut child.children.lock());
-            }
-        }
+/// Triggers `this` and, whoever won, cascades to every live descendant, so
+/// that once any `trigger` call returns the whole subtree is closed
+/// (invariant 4). Each latch gets its parent's reason (a latch triggered
+/// before keeps its own). A waker's panic is resumed once the whole subtree
+/// is closed and every other waiter woken.
+fn trigger(this: &Arc<Latch>, reason: Option<SharedStr>) -> bool {
+    let mut unwound = Unwound::default();
+    let first = trigger_tree(this, reason, &mut unwound);
+    unwound.resume();
+    first
+}
+
+/// [`trigger`], keeping a waker's panic in `unwound`.
+fn trigger_tree(this: &Arc<Latch>, reason: Option<SharedStr>, unwound: &mut Unwound) -> bool {
+    let first = Latch::close(this, reason, unwound);
+    if first {
+        // Once per trigger of a tree, not once per latch it reaches.
+        trace_trigger(this);
     }
+    for_each_below(this, |latch| {
+        let reason = latch.parent.as_ref().and_then(|parent| parent.reason());
+        Latch::close(latch, reason, unwound);
+    });
+    first
+}
+
+/// Forces `this` and every live descendant (triggering first if needed);
+/// true if this call forced `this`.
+fn force(this: &Arc<Latch>) -> bool {
+    let mut unwound = Unwound::default();
+    if !this.is_triggered() {
+        trigger_tree(this, None, &mut unwound);
+    }
+    let first = this.force_one(&mut unwound);
+    for_each_below(this, |latch| {
+        latch.force_one(&mut unwound);
+    });
+    unwound.resume();
+    first
+}
+
+/// Runs `f` on every live descendant of `this`, each before its children
+/// are read (so a close made by `f` is in place before the children's lists
+/// are looked at), with a work list rather than a recursion (invariant 7).
+fn for_each_below(this: &Latch, mut f: impl FnMut(&Arc<Latch>)) {
+    let mut pending = this.live_children();
+    while let Some(latch) = pending.pop() {
+        f(&latch);
+        pending.extend(latch.live_children());
+    }
+}
+
+/// `this` and every live descendant, parents before children, without
+/// recursion.
+fn subtree(this: &Arc<Latch>) -> Vec<Arc<Latch>> {
+    let mut latches = vec![this.clone()];
+    let mut next = 0;
+    while let Some(latch) = latches.get(next) {
+        let children = latch.live_children();
+        latches.extend(children);
+        next += 1;
+    }
+    latches
+}
+
+/// Who holds this subtree open: the count, and the named guards of the
+/// whole subtree, consistent with each other.
+///
+/// Every registry of the subtree is locked (parents before children, the one
+/// lock order used anywhere for more than one registry) while the count is
+/// read and the names are collected. A named guard registers after taking
+/// its count and unregisters before releasing it, each under its registry's
+/// lock, so every name listed belongs to a guard whose count is in `count`:
+/// the names never outnumber the count.
+fn holders(this: &Arc<Latch>, now: Instant) -> Holders {
+    let core = &this.core;
+    let latches = subtree(this);
+    let mut named = Vec::new();
+    // Paths first: they read only the latches' immutable names.
+    let paths: Vec<_> = latches.iter().map(|latch| latch.path()).collect();
+    let count = if mutant::is("names-first") || mutant::is("names-unlocked") {
+        // Each registry locked on its own, names before the count (a guard
+        // dropped between the reads is listed, not counted) or after it (a
+        // named clone made between the reads is listed, not counted).
+        let first = mutant::is("names-first");
+        let names = |named: &mut Vec<_>| {
+            for (latch, path) in latches.iter().zip(&paths) {
+                latch.registry.lock().snapshot_into(now, path, named);
+            }
+        };
+        if first {
+            names(&mut named);
+        }
+        let count = core.snapshot().count();
+        if !first {
+            names(&mut named);
+        }
+        count
+    } else {
+        let locked: Vec<_> = latches.iter().map(|latch| latch.registry.lock()).collect();
+        let count = core.snapshot().count();
+        for (registry, path) in locked.iter().zip(&paths) {
+            registry.snapshot_into(now, path, &mut named);
+        }
+        count
+    };
+    named.sort_by_key(|(since, _)| *since);
+    Holders {
+        count,
+        // Read after the count: every panicking release it saw is included
+        // (the panicked counter is raised before the release).
+        panicked: core.panicked(),
+        named: named.into_iter().map(|(_, s)| s).collect(),
+    }
+}
+
+/// A bounded drain's deadline has passed: the report if the latch drained
+/// after all (the last guard may go at the very moment), or the stragglers,
+/// from one snapshot.
+fn give_up(this: &Arc<Latch>) -> Result<Report, Stragglers> {
+    let now = Instant::now();
+    let holders = holders(this, now);
+    if holders.count == 0 && this.is_triggered() {
+        return Ok(this.report());
+    }
+    let stragglers = Stragglers {
+        remaining: holders.count,
+        names: holders.named.iter().map(|s| s.name.clone()).collect(),
+        panicked: holders.panicked,
+        reason: this.reason(),
+        elapsed: this.since_trigger(now),
+        forced: this.is_forced(),
+        failures: this.failures(Shown::Snapshot).into(),
+        held: holders.named,
+    };
+    // Warn once per latch: a bounded drain polled in a loop would otherwise
+    // log a warning on every attempt.
+    trace_stragglers(&this.path(), &stragglers, this.warned.set(()));
+    Err(stragglers)
 }
 
 impl Drop for Latch {
@@ -459,222 +634,6 @@ impl Drop for Latch {
             parent = Arc::into_inner(latch).and_then(|mut latch| latch.parent.take());
         }
     }
-}
-
-impl Tree {
-    /// Who holds this subtree open: the count, and the named guards of the
-    /// whole subtree, consistent with each other.
-    ///
-    /// Every registry of the subtree is locked (parents before children, the
-    /// one lock order used anywhere for more than one registry) while the
-    /// count is read and the names are collected. A named guard registers
-    /// after taking its count and unregisters before releasing it, each under
-    /// its registry's lock, so every name listed belongs to a guard whose
-    /// count is in `count`: the names never outnumber the count.
-    fn holders(this: &Arc<Self>, now: Instant) -> Holders {
-        let core = &this.latch.core;
-        let trees = Tree::subtree(this);
-        let mut named = Vec::new();
-        // Paths first: they read only the latches' immutable names.
-        let paths: Vec<_> = trees.iter().map(|tree| tree.latch.path()).collect();
-        let count = if mutant::is("names-first") || mutant::is("names-unlocked") {
-            // Each registry locked on its own, names before the count (a guard
-            // dropped between the reads is listed, not counted) or after it
-            // (a named clone made between the reads is listed, not counted).
-            let first = mutant::is("names-first");
-            let names = |named: &mut Vec<_>| {
-                for (tree, path) in trees.iter().zip(&paths) {
-                    tree.latch.registry.lock().snapshot_into(now, path, named);
-                }
-            };
-            if first {
-                names(&mut named);
-            }
-            let count = core.snapshot().count();
-            if !first {
-                names(&mut named);
-            }
-            count
-        } else {
-            let locked: Vec<_> = trees
-                .iter()
-                .map(|tree| tree.latch.registry.lock())
-                .collect();
-            let count = core.snapshot().count();
-            for (registry, path) in locked.iter().zip(&paths) {
-                registry.snapshot_into(now, path, &mut named);
-            }
-            count
-        };
-        named.sort_by_key(|(since, _)| *since);
-        Holders {
-            count,
-            // Read after the count: every panicking release it saw is
-            // included (the panicked counter is raised before the release).
-            panicked: core.panicked(),
-            named: named.into_iter().map(|(_, s)| s).collect(),
-        }
-    }
-
-    /// The report of this latch's completed drain, with the subtree's
-    /// failures.
-    fn report(this: &Arc<Self>) -> Report {
-        this.latch.report(|| Tree::failures(this, Shown::Fix))
-    }
-
-    /// The failures recorded in this subtree, oldest first.
-    fn failures(this: &Arc<Self>, shown: Shown) -> Vec<Failure> {
-        if this.latch.failed.load(Ordering::Acquire) == 0 {
-            return Vec::new();
-        }
-        let mut all: Vec<(Instant, Failure)> = Vec::new();
-        for tree in Tree::subtree(this) {
-            let mut records = tree.latch.failures.lock();
-            all.extend(records.iter_mut().map(|r| {
-                r.shown |= shown == Shown::Fix;
-                (r.at, r.failure.clone())
-            }));
-        }
-        all.sort_by_key(|(at, _)| *at);
-        all.into_iter().map(|(_, f)| f).collect()
-    }
-
-    /// A bounded drain's deadline has passed: the report if the latch drained
-    /// after all (the last guard may go at the very moment), or the
-    /// stragglers, from one snapshot.
-    fn give_up(this: &Arc<Self>) -> Result<Report, Stragglers> {
-        let latch = &this.latch;
-        let now = Instant::now();
-        let holders = Tree::holders(this, now);
-        if holders.count == 0 && latch.is_triggered() {
-            return Ok(Tree::report(this));
-        }
-        let stragglers = Stragglers {
-            remaining: holders.count,
-            names: holders.named.iter().map(|s| s.name.clone()).collect(),
-            panicked: holders.panicked,
-            reason: latch.reason(),
-            elapsed: latch.since_trigger(now),
-            forced: latch.is_forced(),
-            failures: Tree::failures(this, Shown::Snapshot).into(),
-            held: holders.named,
-        };
-        // Warn once per latch: a bounded drain polled in a loop would
-        // otherwise log a warning on every attempt.
-        trace_stragglers(&latch.path(), &stragglers, latch.warned.set(()));
-        Err(stragglers)
-    }
-}
-
-/// Drops the children nobody can reach any more: no handle (the list's is the
-/// only `Tree` reference), no guard (the count is zero) and no future or child
-/// latch (the tree's anchor is the only `Latch` reference). None of these can
-/// come back once all three are gone, so the decision is final.
-///
-/// The three counts are read in the order in which reachability can move:
-/// a handle makes guards (and references), a guard makes references
-/// (`Guard::wait_triggered_async`), a reference makes nothing. So a guard
-/// made from a handle before it went is seen by the second read, and a
-/// reference made from a guard before it went is seen by the third; read the
-/// other way round, a guard turned into a future between the reads makes a
-/// live child look dead, and the trigger never reaches its future. Each read
-/// is an `Acquire`, so what a release it observes published (the guard
-/// made before the handle's drop, the reference made before the guard's)
-/// is visible to the next read.
-///
-/// A dead child whose own list still holds dead grandchildren looks alive
-/// (their latches link to its latch). `Deep::Below` prunes below such a
-/// child first, bottom up ([`prune_below`]), and then looks again: what
-/// `make_child`'s amortized prune does, so that a root that lives long frees
-/// dead child-and-grandchild pairs (a latch per connection, one per request
-/// below it). `Deep::OneLevel` does not: the walks (trigger, snapshot) visit
-/// every kept child and prune its list in turn, and looking below every
-/// child as well would make a walk of a deep chain quadratic.
-///
-/// Returns how many trees `Deep::Below` walked below kept children: the
-/// caller spaces the next prune by as much, so that a dead-looking subtree
-/// that stays (a future keeps its bottom alive) is not walked again every
-/// few calls.
-///
-/// A pruned child's failures pass to `heir` (the latch whose list it was
-/// in): `Report::failures` lists the failures of the whole subtree, and a
-/// child that nobody can reach any more is still part of it.
-fn prune(children: &mut Vec<Arc<Tree>>, deep: Deep, heir: &Latch) -> usize {
-    let mut walked = 0;
-    children.retain(|child| {
-        if mutant::is("prune-strong-first") {
-            return strong_count_acquire(child) > 1
-                || strong_count_acquire(child.latch.arc()) > 1
-                || child.latch.core.snapshot().count() > 0;
-        }
-        if strong_count_acquire(child) > 1 || child.latch.core.snapshot().count() > 0 {
-            return true;
-        }
-        if strong_count_acquire(child.latch.arc()) == 1 {
-            inherit_failures(heir, &child.latch);
-            return false;
-        }
-        if deep == Deep::OneLevel || child.children.lock().is_empty() {
-            return true;
-        }
-        let below = prune_below(child);
-        let keep = strong_count_acquire(child.latch.arc()) > 1;
-        if keep {
-            // Walked for nothing: this subtree will be there next time too.
-            walked += below;
-        } else {
-            inherit_failures(heir, &child.latch);
-        }
-        keep
-    });
-    walked
-}
-
-/// Moves the failure records of a latch being pruned to its parent. Nobody
-/// else can reach `dead` (no handle, no guard, no reference), so no record
-/// can be added to it meanwhile; its own pruned children passed theirs to
-/// it before (a child with a child still listed is never pruned).
-fn inherit_failures(heir: &Latch, dead: &Latch) {
-    if dead.failed.load(Ordering::Acquire) == 0 {
-        return;
-    }
-    let records = std::mem::take(&mut *dead.failures.lock());
-    heir.failures.lock().extend(records);
-}
-
-/// How far [`prune`] looks.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Deep {
-    OneLevel,
-    Below,
-}
-
-/// Prunes the lists of `top`'s descendants that have no handle and no guard,
-/// bottom up, with loops (a chain of any depth costs no stack). The walk
-/// holds a clone of each tree it collects; it pops them deepest first, so
-/// when a tree's list is pruned every child of it in the walk has been
-/// popped and its clone dropped: the counts read are the true ones, and a
-/// grandchild freed first releases its link to the child's latch in time.
-/// Returns how many trees it walked.
-fn prune_below(top: &Arc<Tree>) -> usize {
-    let mut walk = vec![top.clone()];
-    let mut next = 0;
-    while let Some(tree) = walk.get(next) {
-        let found: Vec<Arc<Tree>> = tree
-            .children
-            .lock()
-            .iter()
-            .filter(|c| strong_count_acquire(c) == 1 && c.latch.core.snapshot().count() == 0)
-            .cloned()
-            .collect();
-        walk.extend(found);
-        next += 1;
-    }
-    let walked = walk.len();
-    while let Some(tree) = walk.pop() {
-        prune(&mut tree.children.lock(), Deep::OneLevel, &tree.latch);
-    }
-    walked
 }
 
 /// A one-shot shutdown latch shared by every component of a program.
@@ -721,10 +680,15 @@ fn prune_below(top: &Arc<Tree>) -> usize {
 /// before the manager's drain completes.
 #[derive(Clone)]
 pub struct Shutdown {
-    tree: Arc<Tree>,
+    /// The latch's anchor, shared by every clone of this handle.
+    anchor: Arc<Anchor<Latch>>,
 }
 
 impl Shutdown {
+    fn latch(&self) -> &Arc<Latch> {
+        self.anchor.arc()
+    }
+
     /// Creates an untriggered latch with no guards.
     /// ```
     /// let shutdown = quiescent::Shutdown::new();
@@ -733,7 +697,7 @@ impl Shutdown {
     /// ```
     pub fn new() -> Self {
         Self {
-            tree: Tree::new_linked(None, None),
+            anchor: Arc::new(Anchor::new(Latch::new(None, None))),
         }
     }
 
@@ -758,7 +722,7 @@ impl Shutdown {
     #[inline]
     pub fn guard(&self) -> Result<Guard, ShutdownStarted> {
         Ok(Guard::from_hold(
-            Hold::try_acquire(self.tree.latch.arc()).map_err(|_| ShutdownStarted)?,
+            Hold::try_acquire(self.latch()).map_err(|_| ShutdownStarted)?,
         ))
     }
 
@@ -833,26 +797,25 @@ impl Shutdown {
     }
 
     fn make_child(&self, name: Option<Cow<'static, str>>) -> Result<Shutdown, ShutdownStarted> {
-        if mutant::is("unlocked-child") && self.tree.latch.is_triggered() {
+        let parent = self.latch();
+        if mutant::is("unlocked-child") && parent.is_triggered() {
             return Err(ShutdownStarted);
         }
-        let mut children = self.tree.children.lock();
-        // Checked under the lock the cascade takes after closing: either the
-        // trigger's cascade sees this child in the list, or this check sees
-        // `CLOSED`.
-        if self.tree.latch.is_triggered() && !mutant::is("unlocked-child") {
+        let mut children = parent.children.lock();
+        // Checked under the lock the cascade takes after closing (invariant
+        // 3): either the trigger's cascade sees this child in the list, or
+        // this check sees `CLOSED`.
+        if parent.is_triggered() && !mutant::is("unlocked-child") {
             return Err(ShutdownStarted);
         }
         if children.len() == children.capacity() {
-            // Amortized: prune only when the list would grow, and after a
-            // prune that walked below kept children, only once as many
-            // children more have come.
-            let walked = prune(&mut children, Deep::Below, &self.tree.latch);
-            children.reserve(walked);
+            // Amortized: drop the dead links only when the list would grow
+            // (invariant 5); the list then grows only if they were few.
+            children.retain(|child| child.strong_count() > 0);
         }
-        let tree = Tree::new_linked(Some(self.tree.latch.arc().clone()), name);
-        children.push(tree.clone());
-        Ok(Shutdown { tree })
+        let anchor = Arc::new(Anchor::new(Latch::new(Some(parent.clone()), name)));
+        children.push(Arc::downgrade(anchor.arc()));
+        Ok(Shutdown { anchor })
     }
 
     /// Starts shutdown: refuses new guards and children from now on, tells
@@ -865,7 +828,7 @@ impl Shutdown {
     /// assert!(!shutdown.trigger());
     /// ```
     pub fn trigger(&self) -> bool {
-        self.tree.trigger(None)
+        trigger(self.latch(), None)
     }
 
     /// Like [`trigger`](Self::trigger), recording why; the reason is kept only
@@ -879,7 +842,7 @@ impl Shutdown {
     /// assert_eq!(shutdown.reason().as_deref(), Some("SIGTERM"));
     /// ```
     pub fn trigger_with_reason(&self, reason: impl Into<Cow<'static, str>>) -> bool {
-        self.tree.trigger(Some(reason.into().into()))
+        trigger(self.latch(), Some(reason.into().into()))
     }
 
     /// The reason given when this latch was triggered, if any.
@@ -890,7 +853,7 @@ impl Shutdown {
     /// assert_eq!(shutdown.reason().as_deref(), Some("SIGTERM"));
     /// ```
     pub fn reason(&self) -> Option<Cow<'static, str>> {
-        self.tree.latch.reason().map(Cow::from)
+        self.latch().reason().map(Cow::from)
     }
 
     /// Whether this latch has been triggered.
@@ -901,7 +864,7 @@ impl Shutdown {
     /// assert!(shutdown.is_triggered() && child.is_triggered());
     /// ```
     pub fn is_triggered(&self) -> bool {
-        self.tree.latch.is_triggered()
+        self.latch().is_triggered()
     }
 
     /// Live guards of this latch and of all its descendants (a snapshot).
@@ -913,7 +876,7 @@ impl Shutdown {
     /// assert_eq!((shutdown.count(), child.count()), (2, 1));
     /// ```
     pub fn count(&self) -> usize {
-        self.tree.latch.core.snapshot().count()
+        self.latch().core.snapshot().count()
     }
 
     /// Blocks until the latch is triggered.
@@ -932,7 +895,7 @@ impl Shutdown {
     /// Blocks the current thread; from async code use
     /// [`wait_triggered_async`](Self::wait_triggered_async).
     pub fn wait_triggered(&self) {
-        self.tree.latch.wait_triggered(None);
+        self.latch().wait_triggered(None);
     }
 
     /// Blocks until the latch is triggered or `timeout` passes; true if
@@ -960,8 +923,7 @@ impl Shutdown {
     /// (loom's parker cannot time out). `Duration::ZERO`, or a deadline already
     /// past, only checks the state and works in a model.
     pub fn wait_triggered_timeout(&self, timeout: Duration) -> bool {
-        self.tree
-            .latch
+        self.latch()
             .wait_triggered(Instant::now().checked_add(timeout))
     }
 
@@ -1016,7 +978,7 @@ impl Shutdown {
     /// Dropping the future unregisters its waker and changes nothing else: the
     /// latch, its guards and other waiters are untouched.
     pub fn wait_triggered_async(&self) -> Triggered {
-        Triggered::new(self.tree.latch.arc().clone())
+        Triggered::new(self.latch().clone())
     }
 
     /// Blocks until the latch is triggered and no guard is left in its
@@ -1044,7 +1006,7 @@ impl Shutdown {
         // Fast path: a drain observed once is cached, and a latch stays
         // drained; one acquire load and a copy of the cached report (which
         // allocates nothing: its text and failures are shared).
-        match self.tree.latch.drained.get_ref() {
+        match self.latch().drained.get_ref() {
             Some(report) => report.clone(),
             None => self.wait_drained_slow(),
         }
@@ -1053,8 +1015,8 @@ impl Shutdown {
     #[cold]
     #[inline(never)]
     fn wait_drained_slow(&self) -> Report {
-        self.tree.latch.core.wait(Until::Drained, None);
-        Tree::report(&self.tree)
+        self.latch().core.wait(Until::Drained, None);
+        self.latch().report()
     }
 
     /// The report if the latch has drained (triggered, and no guard left in
@@ -1079,7 +1041,7 @@ impl Shutdown {
     /// ```
     #[inline]
     pub fn try_wait_drained(&self) -> Option<&Report> {
-        match self.tree.latch.drained.get_ref() {
+        match self.latch().drained.get_ref() {
             Some(report) => Some(report),
             None => self.try_wait_drained_slow(),
         }
@@ -1088,7 +1050,7 @@ impl Shutdown {
     #[cold]
     #[inline(never)]
     fn try_wait_drained_slow(&self) -> Option<&Report> {
-        let snapshot = self.tree.latch.core.snapshot();
+        let snapshot = self.latch().core.snapshot();
         let drained = if mutant::is("poll-before-drain") {
             // Takes the trigger for the end of the drain.
             snapshot.is_closed()
@@ -1099,8 +1061,8 @@ impl Shutdown {
             return None;
         }
         // Observed drained: make (or fetch) the report, which caches it.
-        Tree::report(&self.tree);
-        self.tree.latch.drained.get_ref()
+        self.latch().report();
+        self.latch().drained.get_ref()
     }
 
     /// Like [`wait_drained`](Self::wait_drained), giving up after `timeout`.
@@ -1176,10 +1138,10 @@ impl Shutdown {
     }
 
     fn drain_until(&self, deadline: Option<Instant>) -> Result<Report, Stragglers> {
-        if self.tree.latch.core.wait(Until::Drained, deadline) {
-            Ok(Tree::report(&self.tree))
+        if self.latch().core.wait(Until::Drained, deadline) {
+            Ok(self.latch().report())
         } else {
-            Tree::give_up(&self.tree)
+            give_up(self.latch())
         }
     }
 
@@ -1199,7 +1161,7 @@ impl Shutdown {
     /// assert_eq!(readers.holders().named[0].name, "reader-1");
     /// ```
     pub fn holders(&self) -> Holders {
-        Tree::holders(&self.tree, Instant::now())
+        holders(self.latch(), Instant::now())
     }
 
     /// Waits asynchronously for the drain; see [`wait_drained`](Self::wait_drained).
@@ -1220,8 +1182,8 @@ impl Shutdown {
     /// ```
     pub fn wait_drained_async(&self) -> Drained {
         Drained {
-            tree: self.tree.clone(),
-            waiting: Waiting::default(),
+            latch: self.latch().clone(),
+            key: Key::default(),
         }
     }
 
@@ -1293,7 +1255,7 @@ impl Shutdown {
     /// assert!(!shutdown.force());
     /// ```
     pub fn force(&self) -> bool {
-        self.tree.force()
+        force(self.latch())
     }
 
     /// Whether this latch has been forced ([`force`](Self::force)).
@@ -1306,7 +1268,7 @@ impl Shutdown {
     /// assert!(shutdown.is_forced());
     /// ```
     pub fn is_forced(&self) -> bool {
-        self.tree.latch.is_forced()
+        self.latch().is_forced()
     }
 
     /// A shutdown in two phases: triggers, waits `grace` for the drain, then
@@ -1347,13 +1309,20 @@ impl Shutdown {
     /// panics; `Duration::ZERO` phases only check.
     pub fn shutdown_phased(&self, grace: Duration, hard: Duration) -> Result<Report, Stragglers> {
         self.trigger();
-        match self.wait_drained_timeout(grace) {
-            Ok(report) => Ok(report),
-            Err(_) => {
-                self.force();
-                self.wait_drained_timeout(hard)
-            }
+        let latch = self.latch();
+        let drained = || latch.core.snapshot().is_drained();
+        // The grace phase ends at its deadline, at the drain, or as soon as
+        // the latch is forced (`force` wakes the drain's waiters).
+        let grace_end = Instant::now().checked_add(grace);
+        latch
+            .core
+            .wait_for(Until::Drained, || drained() || latch.is_forced(), grace_end);
+        if drained() {
+            return Ok(latch.report());
         }
+        // The hard phase starts now: at the grace's end, or at the forcing.
+        self.force();
+        self.wait_drained_timeout(hard)
     }
 
     /// The async twin of [`shutdown_phased`](Self::shutdown_phased): triggers
@@ -1441,12 +1410,8 @@ impl Shutdown {
         F: FnOnce(Guard) -> T + Send + 'static,
         T: Send + 'static,
     {
-        Ok(spawn_recording_panic(
-            self.guard()?,
-            None,
-            Location::caller(),
-            f,
-        ))
+        let body = spawn_body(self.guard()?, None, Location::caller(), f);
+        Ok(spawn_thread(None, body))
     }
 
     /// Like [`spawn`](Self::spawn), with a named guard: a drain that times
@@ -1482,12 +1447,8 @@ impl Shutdown {
     {
         let name = name.into();
         let guard = self.guard_named(name.clone())?;
-        Ok(spawn_recording_panic(
-            guard,
-            Some(name.into_owned()),
-            Location::caller(),
-            f,
-        ))
+        let body = spawn_body(guard, Some(name.to_string()), Location::caller(), f);
+        Ok(spawn_thread(Some(&name), body))
     }
 
     /// Runs `fut` under a guard of this latch: the returned future holds the
@@ -1603,12 +1564,32 @@ impl Shutdown {
     /// For the loom models only: the extra count the signal policy takes to
     /// look at a latch without letting its drain complete (`None` once no
     /// guard is left). Not part of the API.
-    #[cfg(loom)]
+    #[cfg(all(loom, feature = "loom"))]
     #[doc(hidden)]
     pub fn __loom_guard_if_busy(&self) -> Option<Guard> {
-        Some(Guard::from_hold(Hold::acquire_if_busy(
-            self.tree.latch.arc(),
-        )?))
+        Some(Guard::from_hold(Hold::acquire_if_busy(self.latch())?))
+    }
+
+    /// For the loom models only: [`spawn`](Self::spawn)'s thread, as a loom
+    /// thread (the same body, wrapper and panic recording); its result is
+    /// the body's, or the panic it resumed. Not part of the API.
+    #[cfg(all(loom, feature = "loom"))]
+    #[doc(hidden)]
+    #[track_caller]
+    pub fn __loom_spawn_named<F, T>(
+        &self,
+        name: &'static str,
+        f: F,
+    ) -> Result<loom::thread::JoinHandle<std::thread::Result<T>>, ShutdownStarted>
+    where
+        F: FnOnce(Guard) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let guard = self.guard_named(name)?;
+        let body = spawn_body(guard, Some(name.to_owned()), Location::caller(), f);
+        Ok(loom::thread::spawn(move || {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(body))
+        }))
     }
 
     /// Who is still holding on right now, as a drain that gives up would
@@ -1619,9 +1600,9 @@ impl Shutdown {
     /// until it has decided (an exit then happens before any drain).
     #[cfg(all(feature = "signal", unix))]
     pub(crate) fn stragglers_while_held(&self) -> Option<(Stragglers, Guard)> {
-        let hold = Hold::acquire_if_busy(self.tree.latch.arc())?;
+        let hold = Hold::acquire_if_busy(self.latch())?;
         let held = Guard::from_hold(hold);
-        match Tree::give_up(&self.tree) {
+        match give_up(self.latch()) {
             Err(mut stragglers) if stragglers.remaining > 1 => {
                 stragglers.remaining -= 1;
                 Some((stragglers, held))
@@ -1640,7 +1621,7 @@ impl Default for Shutdown {
 
 impl fmt::Debug for Shutdown {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let snapshot = self.tree.latch.core.snapshot();
+        let snapshot = self.latch().core.snapshot();
         f.debug_struct("Shutdown")
             .field("count", &snapshot.count())
             .field("triggered", &snapshot.is_closed())
@@ -1672,12 +1653,17 @@ pub struct Guard {
     extra: Option<Box<Extra>>,
 }
 
-/// What a named or vital guard carries besides its hold.
+/// What a named, vital or spawn guard carries besides its hold.
 #[derive(Debug, Default)]
 struct Extra {
     named: Option<Named>,
     /// Where [`vital`](Guard::vital) marked it; `None` for ordinary guards.
     vital: Option<&'static Location<'static>>,
+    /// The guard a thread of [`Shutdown::spawn`] was handed: if that
+    /// thread's panic drops it, its release waits for the spawn's wrapper.
+    spawn: bool,
+    /// A failure of this guard is recorded (`fail`): its drop records none.
+    failed: bool,
 }
 
 #[derive(Debug)]
@@ -1712,6 +1698,15 @@ impl Guard {
     fn register(&mut self, name: Cow<'static, str>, site: &'static Location<'static>) {
         let id = self.latch().registry.lock().insert(name.clone(), site);
         self.extra_mut().named = Some(Named { id, name });
+    }
+
+    /// Makes this the spawn guard of the thread about to start
+    /// ([`spawn_body`]); returns its identity, the address of its `Extra`
+    /// (stable while the guard lives, wherever it moves).
+    fn mark_spawned(&mut self) -> usize {
+        let extra = self.extra_mut();
+        extra.spawn = true;
+        extra as *const Extra as usize
     }
 
     /// Whether the latch has been triggered: time to wind down.
@@ -1890,7 +1885,7 @@ impl Guard {
     pub fn wait_forced_async(&self) -> Forced {
         Forced {
             latch: self.hold.to_arc(),
-            waiting: Waiting::default(),
+            key: Key::default(),
         }
     }
 
@@ -1900,13 +1895,18 @@ impl Guard {
     /// ([`Report::failures`]). A latch used as a group then fails fast, like
     /// errgroup's first error. Clones are not vital.
     ///
+    /// This works with no [`Shutdown`] handle left: the guard reaches its
+    /// latch, and the latch its subtree, by itself.
+    ///
     /// The failure's text is "panicked": the panic's message is not known
     /// while the guard is dropped. In a thread of [`Shutdown::spawn`], the
     /// message replaces it once the unwinding reaches the spawn's wrapper;
-    /// the spawning latch and its ancestors cannot drain before then. A
-    /// guard of another latch (a child of the spawning one, say) lets its
-    /// latch drain meanwhile, and a report that shows the failure first
-    /// fixes its text: every report shows the same text for one failure.
+    /// the spawning latch and its ancestors cannot drain before then (the
+    /// spawn guard's count is given back after the message is in). A guard
+    /// of another latch (a child of the spawning one, say) lets its latch
+    /// drain meanwhile, and a report that shows the failure first fixes its
+    /// text: every report shows the same text for one failure. Every vital
+    /// or named guard the panic drops gets the message.
     ///
     /// ```
     /// let server = quiescent::Shutdown::new();
@@ -1932,7 +1932,7 @@ impl Guard {
     /// reason that names the guard, its site and `reason`, and records the
     /// failure ([`Report::failures`]): errgroup's first-error cancel for a
     /// latch used as a group. The latch's reason is set only if this starts
-    /// its shutdown.
+    /// its shutdown. This works with no [`Shutdown`] handle left.
     ///
     /// ```
     /// let jobs = quiescent::Shutdown::new();
@@ -1951,22 +1951,24 @@ impl Guard {
         let site = self.vital_site().unwrap_or(caller);
         let reason = reason.into();
         let why = format!("failed: {reason}");
-        self.record_failure(site, reason.into_owned(), &why, false);
+        self.record_failure(site, reason.into_owned(), Some(&why), false);
         // One failure per guard: its drop (maybe during unwinding) must not
         // record a second one.
-        if let Some(extra) = &mut self.extra {
-            extra.vital = None;
-        }
+        self.extra_mut().failed = true;
     }
 
-    /// Records a failure of this guard on its latch and triggers the latch's
-    /// tree (if a handle still has it) with a reason naming the guard.
+    /// Records a failure of this guard on its latch (and its ancestors);
+    /// with `why`, also triggers the latch and its subtree with a reason
+    /// naming the guard: through the guard's own reference, so no handle is
+    /// needed (module docs, invariant 2). `unwinding`: the guard is dropped
+    /// by a panic, and in a thread of `Shutdown::spawn` the panic's message
+    /// will replace "panicked".
     fn record_failure(
         &self,
         fallback: &'static Location<'static>,
         reason: String,
-        why: &str,
-        vital_panic: bool,
+        why: Option<&str>,
+        unwinding: bool,
     ) {
         let latch = self.latch();
         let (name, site) = match self.named() {
@@ -1982,32 +1984,34 @@ impl Guard {
             site,
             reason,
         };
-        let trigger_reason = format!(
-            "{} ({}:{}) {why}",
-            failure
-                .name
-                .as_ref()
-                .map_or_else(|| "a guard".to_owned(), |n| format!("{n:?}")),
-            site.file(),
-            site.line()
-        );
-        let index = latch.push_failure(FailureRecord {
+        let trigger_reason = why.map(|why| {
+            format!(
+                "{} ({}:{}) {why}",
+                failure
+                    .name
+                    .as_ref()
+                    .map_or_else(|| "a guard".to_owned(), |n| format!("{n:?}")),
+                site.file(),
+                site.line()
+            )
+        });
+        let record = latch.push_failure(FailureRecord {
             at: Instant::now(),
             failure,
             shown: false,
         });
-        if vital_panic {
+        if unwinding {
             // Inside a thread of `Shutdown::spawn`: its wrapper replaces this
             // "panicked" with the panic's message, unless a drain's report
             // has shown the record by then (see `run_recording_panic`).
             SPAWNED.with(|spawned| {
-                if let Some(slot) = &mut *spawned.borrow_mut() {
-                    *slot = Some((self.hold.to_arc(), index));
+                if let Some(spawned) = &mut *spawned.borrow_mut() {
+                    spawned.records.push(record);
                 }
             });
         }
-        if let Some(tree) = latch.tree.get().and_then(|tree| tree.upgrade()) {
-            tree.trigger(Some(trigger_reason.into()));
+        if let Some(reason) = trigger_reason {
+            trigger(&self.hold.to_arc(), Some(reason.into()));
         }
     }
 }
@@ -2126,18 +2130,63 @@ impl Guard {
     #[cold]
     #[inline(never)]
     fn drop_slow(&mut self) {
-        if let Some(site) = self.vital_site() {
-            if std::thread::panicking() {
-                // Before the count goes: the drain cannot complete without
-                // this failure in its report.
-                self.record_failure(site, "panicked".into(), "panicked", true);
+        let Some(extra) = &self.extra else {
+            return;
+        };
+        let unwinding = std::thread::panicking();
+        if unwinding && !extra.failed {
+            // Before the count goes: the drain cannot complete without this
+            // failure in its report. A vital guard fails its latch; a named
+            // one is only recorded, so the report says which guard the
+            // panic dropped (name, site, latch).
+            match (extra.vital, &extra.named) {
+                (Some(site), _) => {
+                    self.record_failure(site, "panicked".into(), Some("panicked"), true)
+                }
+                (None, Some(named)) => {
+                    let site = self.latch().registry.lock().site(named.id);
+                    if let Some(site) = site {
+                        self.record_failure(site, "panicked".into(), None, true);
+                    }
+                }
+                (None, None) => {}
             }
+        }
+        let extra = self.extra.as_deref().expect("checked above");
+        let spawn = extra.spawn && self.is_this_threads_spawn_guard(extra);
+        if spawn && unwinding && !mutant::is("spawn-no-defer") {
+            // The spawn guard, dropped by its thread's panic: its count (and
+            // its name) stay until the wrapper has put the panic's message
+            // in (`run_recording_panic`); the hold's drop, right after this,
+            // defers its release to it.
+            let name = extra.named.as_ref().map(|named| named.id);
+            SPAWNED.with(|spawned| {
+                if let Some(spawned) = &mut *spawned.borrow_mut() {
+                    spawned.name = name;
+                }
+            });
+            self.hold.defer_release();
+            return;
         }
         // Unregister before the count goes (the `hold` field drops after
         // this), so a straggler list never names a guard already released.
         if let Some(named) = self.named() {
             self.latch().registry.lock().remove(named.id);
         }
+    }
+
+    /// Whether this is the spawn guard of the thread running this code; if
+    /// so, it forgets the guard's identity (the guard is being dropped, and
+    /// its address may be reused).
+    fn is_this_threads_spawn_guard(&self, extra: &Extra) -> bool {
+        let me = extra as *const Extra as usize;
+        SPAWNED.with(|spawned| match &mut *spawned.borrow_mut() {
+            Some(spawned) if spawned.guard == me => {
+                spawned.guard = 0;
+                true
+            }
+            _ => false,
+        })
     }
 }
 
@@ -2181,33 +2230,19 @@ impl Triggered {
 impl Future for Triggered {
     type Output = ();
 
-    /// Look at the word, then register; a registration the trigger's
-    /// `wake_all` has overtaken is refused, which also means triggered
-    /// (`wakers.rs` has the no-lost-wake-up argument).
+    /// Look at the word, then register, looking again under the list's
+    /// lock (`wakers.rs` has the no-lost-wake-up argument).
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        if this.latch.is_triggered() {
-            return Poll::Ready(());
-        }
-        if this
-            .latch
-            .trigger_wakers
-            .register(&mut this.key, cx.waker())
-        {
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
+        this.latch.core.poll(Until::Closed, &mut this.key, cx)
     }
 }
 
 impl Drop for Triggered {
     fn drop(&mut self) {
-        // Once the latch is triggered its `wake_all` owns the waker: a woken
-        // future is dropped without taking the lock.
-        if self.key.is_registered() && !self.latch.is_triggered() {
-            self.latch.trigger_wakers.unregister(&mut self.key);
-        }
+        // Once the latch is triggered the trigger's wake-up owns the waker:
+        // a woken future is dropped without taking the lock.
+        self.latch.core.cancel(Until::Closed, &mut self.key);
     }
 }
 
@@ -2231,10 +2266,8 @@ impl fmt::Debug for Triggered {
 /// ```
 #[must_use = "futures do nothing unless polled"]
 pub struct Drained {
-    /// The subtree, not only the latch: a deadline that passes needs every
-    /// registry of it for the straggler snapshot.
-    tree: Arc<Tree>,
-    waiting: Waiting,
+    latch: Arc<Latch>,
+    key: Key,
 }
 
 impl Drained {
@@ -2279,17 +2312,23 @@ impl Future for Drained {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Report> {
         let this = self.get_mut();
-        let latch = &this.tree.latch;
-        match this.waiting.poll(&latch.core, Until::Drained, cx) {
-            Poll::Ready(()) => Poll::Ready(Tree::report(&this.tree)),
+        let latch = &this.latch;
+        match latch.core.poll(Until::Drained, &mut this.key, cx) {
+            Poll::Ready(()) => Poll::Ready(latch.report()),
             Poll::Pending => Poll::Pending,
         }
     }
 }
 
+impl Drop for Drained {
+    fn drop(&mut self) {
+        self.latch.core.cancel(Until::Drained, &mut self.key);
+    }
+}
+
 impl fmt::Debug for Drained {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let snapshot = self.tree.latch.core.snapshot();
+        let snapshot = self.latch.core.snapshot();
         f.debug_struct("Drained")
             .field("count", &snapshot.count())
             .field("triggered", &snapshot.is_closed())
@@ -2325,7 +2364,7 @@ impl<D: Future> Future for DrainedUntil<D> {
             return Poll::Ready(Ok(report));
         }
         match this.deadline.as_mut().poll(cx) {
-            Poll::Ready(_) => Poll::Ready(Tree::give_up(&this.drained.tree)),
+            Poll::Ready(_) => Poll::Ready(give_up(&this.drained.latch)),
             Poll::Pending => Poll::Pending,
         }
     }
@@ -2352,7 +2391,7 @@ impl<D> fmt::Debug for DrainedUntil<D> {
 #[must_use = "futures do nothing unless polled"]
 pub struct Forced {
     latch: Arc<Latch>,
-    waiting: Waiting,
+    key: Key,
 }
 
 impl Future for Forced {
@@ -2361,8 +2400,18 @@ impl Future for Forced {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         let latch = &this.latch;
-        this.waiting
-            .poll_with(|| latch.is_forced(), || latch.forced_event.listen(), cx)
+        latch
+            .forced_list
+            .poll(&mut this.key, cx, || latch.is_forced())
+    }
+}
+
+impl Drop for Forced {
+    fn drop(&mut self) {
+        let latch = &self.latch;
+        latch
+            .forced_list
+            .cancel(&mut self.key, || latch.is_forced());
     }
 }
 
@@ -2408,11 +2457,14 @@ where
             return Poll::Ready(Ok(report));
         }
         if let Some(grace) = &mut this.grace {
-            if grace.as_mut().poll(cx).is_pending() {
+            // The grace phase ends at its deadline, or as soon as the latch
+            // is forced (`force` wakes the drain's waiters, this one too).
+            let forced = this.drained.latch.is_forced();
+            if !forced && grace.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
             this.grace = None;
-            this.drained.tree.force();
+            force(&this.drained.latch);
             if let Some(make) = this.make_hard.take() {
                 this.hard = Some(Box::pin(make()));
             }
@@ -2426,7 +2478,7 @@ where
             None => false,
         };
         if hard_over {
-            Poll::Ready(Tree::give_up(&this.drained.tree))
+            Poll::Ready(give_up(&this.drained.latch))
         } else {
             Poll::Pending
         }
@@ -2498,7 +2550,7 @@ mod tests {
     use super::*;
 
     fn children(s: &Shutdown) -> usize {
-        s.tree.children.lock().len()
+        s.latch().children.lock().len()
     }
 
     /// A trigger future dropped before the trigger takes its waker out of
@@ -2507,7 +2559,7 @@ mod tests {
     #[test]
     fn trigger_futures_leave_no_waker_behind() {
         let shutdown = Shutdown::new();
-        let wakers = || shutdown.tree.latch.trigger_wakers.len();
+        let wakers = || shutdown.latch().core.listeners();
         let mut cx = Context::from_waker(std::task::Waker::noop());
         for _ in 0..1000 {
             let mut fut = shutdown.wait_triggered_async();

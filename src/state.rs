@@ -1,21 +1,21 @@
 //! The counting core shared by `WaitGroup` and `Shutdown`.
 //!
 //! One packed 64-bit atomic word holds the number of live holds (tokens or
-//! guards), a `CLOSED` flag and an `ANCHORED` flag; two
-//! `event_listener::Event`s and a list of parked threads carry the wake-ups.
+//! guards), a `CLOSED` flag and an `ANCHORED` flag; two wait lists
+//! (`wakers.rs`: tasks and parked threads, woken outside every lock) carry
+//! the wake-ups.
 //! The fast path (taking or dropping a hold while the group or latch handle
 //! lives, or while other holds live) is a single atomic read-modify-write and
 //! touches neither event nor lock nor refcount. A guard's admission is one
 //! `fetch_add` too: see [`DRAINING`] for how a refused one stays out of
 //! every drain.
 
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use crate::mutant;
-use crate::sync::{AtomicU64, AtomicUsize, Event, EventListener, Listener, Mutex, Ordering};
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use crate::sync::{AtomicU64, AtomicUsize, Ordering};
+use crate::wakers::{Key, Unwound, WaitList};
 
 /// `state` bit 0: closed. While it is set, the live holds reaching zero is
 /// announced on `drained`; while it is clear, a return to zero costs
@@ -165,13 +165,11 @@ pub(crate) struct Core {
     /// Holds dropped while their thread was panicking, since creation. Only
     /// written on the unwinding path.
     panicked: AtomicUsize,
-    /// Notified (all listeners) when the count reaches zero while `CLOSED`
-    /// is set (`ANCHORED` aside).
-    drained: Event,
-    /// Notified (all listeners) when `CLOSED` is set.
-    closed: Event,
-    /// Threads blocked in [`Core::wait`] (outside loom).
-    sleepers: Sleepers,
+    /// Woken when the count reaches zero while `CLOSED` is set (`ANCHORED`
+    /// aside): drain waiters, or a `WaitGroup`'s waiter.
+    drained: WaitList,
+    /// Woken when `CLOSED` is set: trigger waiters, tasks and threads.
+    closed: WaitList,
 }
 
 impl Core {
@@ -180,9 +178,8 @@ impl Core {
         Self {
             state: AtomicU64::new(ANCHORED),
             panicked: AtomicUsize::new(0),
-            drained: Event::new(),
-            closed: Event::new(),
-            sleepers: Sleepers::default(),
+            drained: WaitList::default(),
+            closed: WaitList::default(),
         }
     }
 
@@ -370,16 +367,20 @@ impl Core {
     }
 
     /// Wakes every drain waiter. Called by the release that owns the notify
-    /// reference, or by the closer that found no hold.
-    ///
-    /// `notify` emits a SeqCst fence before reading the listener list; a
-    /// waiter registers its listener (also followed by a SeqCst fence) before
-    /// its second look at the state. One of the two sees the other: either the
-    /// waiter's re-check sees the drained word, or this notification finds its
-    /// listener. No lost wake-up.
-    pub(crate) fn notify_drained(&self) {
-        self.drained.notify(usize::MAX);
-        self.sleepers.wake_all();
+    /// reference, or by the closer that found no hold, after the RMW that
+    /// drained the word: a waiter checks the word under the list's lock
+    /// before it registers, so either it sees the drained word or this finds
+    /// it registered (`wakers.rs`). No lost wake-up. A waker's panic comes
+    /// back as the `Unwound`, after every other waiter was woken.
+    pub(crate) fn notify_drained(&self) -> Unwound {
+        self.drained.wake_all()
+    }
+
+    /// Wakes the drain waiters without a drain, so that a waiter for "drained
+    /// or something else" (a phased drain's grace period, which ends early
+    /// when the latch is forced) looks again. Drain waiters only re-check.
+    pub(crate) fn wake_drain_waiters(&self) -> Unwound {
+        self.drained.wake_all()
     }
 
     /// The anchoring handle lets go (`hold.rs`, transition U). True if holds
@@ -442,18 +443,21 @@ impl Core {
     /// Wakes the waiters of a close: every trigger waiter, and the drain
     /// waiters if no hold was alive. A waiter that looks at the word after
     /// the close sees `CLOSED` by itself, so announcing later loses nothing.
-    pub(crate) fn announce(&self, closing: Closing) {
-        self.closed.notify(usize::MAX);
-        self.sleepers.wake_all();
+    ///
+    /// A waker's panic is caught and returned, after every other waiter (and
+    /// the drain's, with no hold alive) was woken.
+    pub(crate) fn announce(&self, closing: Closing) -> Unwound {
+        let mut unwound = self.closed.wake_all();
         if !closing.holds_alive {
-            self.notify_drained();
+            unwound.keep(self.notify_drained());
         }
+        unwound
     }
 
-    /// Registered listeners on both events (for tests of cancellation).
+    /// Registered waiters on both lists (for tests of cancellation).
     #[cfg(test)]
     pub(crate) fn listeners(&self) -> usize {
-        self.drained.total_listeners() + self.closed.total_listeners()
+        self.drained.len() + self.closed.len()
     }
 
     /// Sets `CLOSED` without announcing it: a `WaitGroup` waiter asks to be
@@ -497,117 +501,47 @@ impl Core {
         }
     }
 
-    fn listen(&self, until: Until) -> EventListener {
+    fn list(&self, until: Until) -> &WaitList {
         match until {
-            Until::Closed => self.closed.listen(),
-            Until::Drained | Until::Zero => self.drained.listen(),
+            Until::Closed => &self.closed,
+            Until::Drained | Until::Zero => &self.drained,
         }
     }
 
     /// Blocks until `until` holds or `deadline` passes; true if it holds.
     ///
-    /// The thread registers in [`Sleepers`] (checking the condition again
-    /// under its lock) and parks with std's thread parker; the thread that
-    /// makes the condition hold (the release that announces the drain, the
-    /// closer) changes the word first and then takes and unparks every
-    /// registered thread under the same lock. So either the check under the
-    /// lock sees the new word, or the waiter is registered before the waker
-    /// looks, and an unpark that comes before the park makes the park return
-    /// at once: no lost wake-up. Blocking waiters cost nothing while nobody
-    /// waits, and no listener is allocated.
-    ///
-    /// Under loom, which cannot see std's parker, blocking waiters use the
-    /// event-listener path the async waiters use
-    /// ([`wait_listening`](Self::wait_listening)).
+    /// The thread registers on the event's wait list (checking the condition
+    /// again under its lock) and parks; the thread that makes the condition
+    /// hold (the release that announces the drain, the closer) changes the
+    /// word first and then takes and unparks every registered thread. No
+    /// lost wake-up (`wakers.rs`). Blocking waiters cost nothing while
+    /// nobody waits. Under loom the same code parks with loom's parker.
     pub(crate) fn wait(&self, until: Until, deadline: Option<Instant>) -> bool {
-        if cfg!(loom) {
-            return self.wait_listening(until, deadline);
-        }
-        loop {
-            if self.holds(until) {
-                return true;
-            }
-            let now = Instant::now();
-            if deadline.is_some_and(|deadline| now >= deadline) {
-                return false;
-            }
-            if !self.sleepers.register(|| self.holds(until)) {
-                return true;
-            }
-            match deadline {
-                None => std::thread::park(),
-                Some(deadline) => std::thread::park_timeout(deadline - now),
-            }
-            // Unparked (and taken off the list), or woken early or timed
-            // out (still on it): either way off the list before looking again.
-            self.sleepers.unregister();
-        }
+        self.list(until).block(|| self.holds(until), deadline)
     }
 
-    /// [`wait`](Self::wait) through an event listener: check, listen, check
-    /// again, wait. The second check runs after the listener is registered,
-    /// so a notification sent after the first check is never lost.
-    fn wait_listening(&self, until: Until, deadline: Option<Instant>) -> bool {
-        loop {
-            if self.holds(until) {
-                return true;
-            }
-            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-                // Nothing to wait for: a zero (or past) deadline only checks,
-                // without registering a listener.
-                return false;
-            }
-            let listener = self.listen(until);
-            if self.holds(until) && !mutant::is("no-recheck") {
-                return true;
-            }
-            match deadline {
-                None => listener.wait(),
-                Some(deadline) => {
-                    if listener.wait_deadline(deadline).is_none() {
-                        return self.holds(until);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The threads blocked in [`Core::wait`], parked with std's thread parker.
-/// (`parking_lot_core`'s parker was measured slower to wake a thread that
-/// has just been spawned, in Go's ActuallyWait shape: BENCHMARKS.md.)
-#[derive(Debug, Default)]
-pub(crate) struct Sleepers(Mutex<Vec<std::thread::Thread>>);
-
-impl Sleepers {
-    /// Puts this thread on the list unless `done` (checked under the lock)
-    /// already holds; true if it did.
-    fn register(&self, done: impl FnOnce() -> bool) -> bool {
-        let mut threads = self.0.lock();
-        if done() {
-            return false;
-        }
-        threads.push(std::thread::current());
-        true
+    /// [`wait`](Self::wait) for `until`'s event with another condition: one
+    /// that holds when `until` does, or earlier, woken through `until`'s
+    /// list (a phased drain's grace: drained, or forced).
+    pub(crate) fn wait_for(
+        &self,
+        until: Until,
+        done: impl Fn() -> bool,
+        deadline: Option<Instant>,
+    ) -> bool {
+        self.list(until).block(done, deadline)
     }
 
-    /// Takes this thread off the list, if it is still there.
-    fn unregister(&self) {
-        let me = std::thread::current().id();
-        self.0.lock().retain(|thread| thread.id() != me);
+    /// The async half of [`wait`](Self::wait): ready if `until` holds, else
+    /// the task's waker is registered under `key` (`wakers.rs`).
+    pub(crate) fn poll(&self, until: Until, key: &mut Key, cx: &mut Context<'_>) -> Poll<()> {
+        self.list(until).poll(key, cx, || self.holds(until))
     }
 
-    /// Unparks every registered thread and empties the list. Call after the
-    /// RMW that makes the waited-for condition hold. Nothing under loom,
-    /// where nobody registers.
-    fn wake_all(&self) {
-        if cfg!(loom) {
-            return;
-        }
-        let threads = std::mem::take(&mut *self.0.lock());
-        for thread in threads {
-            thread.unpark();
-        }
+    /// A future of [`poll`](Self::poll) goes: its registration is taken out
+    /// (unless the event has happened and took it).
+    pub(crate) fn cancel(&self, until: Until, key: &mut Key) {
+        self.list(until).cancel(key, || self.holds(until));
     }
 }
 
@@ -629,55 +563,6 @@ fn overflow() -> ! {
     // Like `Arc`: an impossible number of live handles (leaked in a loop) is
     // not recoverable, and unwinding here could leave the count half-updated.
     std::process::abort()
-}
-
-/// The async half of [`Core::wait`]: at most one listener, created on demand.
-///
-/// Polling it again with another waker re-registers the new waker (the
-/// listener stores the latest one); dropping it removes the listener.
-#[derive(Debug, Default)]
-pub(crate) struct Waiting {
-    listener: Option<EventListener>,
-}
-
-impl Waiting {
-    pub(crate) fn poll(&mut self, core: &Core, until: Until, cx: &mut Context<'_>) -> Poll<()> {
-        self.poll_with(|| core.holds(until), || core.listen(until), cx)
-    }
-
-    /// Check, listen, check again, wait, for any condition announced on an
-    /// event: `holds` is the condition, `listen` registers on its event.
-    pub(crate) fn poll_with(
-        &mut self,
-        holds: impl Fn() -> bool,
-        listen: impl Fn() -> EventListener,
-        cx: &mut Context<'_>,
-    ) -> Poll<()> {
-        loop {
-            if holds() {
-                self.listener = None;
-                return Poll::Ready(());
-            }
-            match &mut self.listener {
-                // Register, then loop to check again before sleeping.
-                None if mutant::is("no-recheck") => {
-                    let mut listener = listen();
-                    let pending = Pin::new(&mut listener).poll(cx).is_pending();
-                    self.listener = Some(listener);
-                    if pending {
-                        return Poll::Pending;
-                    }
-                }
-                None => self.listener = Some(listen()),
-                Some(listener) => {
-                    if Pin::new(listener).poll(cx).is_pending() {
-                        return Poll::Pending;
-                    }
-                    self.listener = None;
-                }
-            }
-        }
-    }
 }
 
 #[cfg(all(test, not(loom)))]

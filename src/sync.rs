@@ -1,12 +1,16 @@
 //! The one place that chooses synchronization primitives.
 //!
-//! Normally these are `std` atomics and `Arc` plus a `parking_lot` mutex; under
-//! `--cfg loom` (with the `loom` feature) the atomics, fences and mutexes are
-//! loom's, `event-listener` switches to loom internally through its own `loom`
-//! feature, and `Arc` is the loom-visible shadow of `shadow.rs` (loom's own
-//! `Arc` cannot see the reference protocol of `hold.rs`). So a loom model
-//! explores every interleaving inside `quiescent` too, reference counts
-//! included.
+//! Normally these are `std` atomics, `Arc` and the thread parker plus a
+//! `parking_lot` mutex; under `--cfg loom` (with the `loom` feature) the
+//! atomics, fences, mutexes and the parker are loom's, and `Arc` is the
+//! loom-visible shadow of `shadow.rs` (loom's own `Arc` cannot see the
+//! reference protocol of `hold.rs`). So a loom model explores every
+//! interleaving inside `quiescent` too, reference counts and the wake-ups of
+//! blocked threads included: the code it checks is the code that ships.
+//!
+//! `--cfg loom` without the `loom` feature stops the build with one error
+//! that says so; everything else then builds as usual (the loom half is
+//! compiled only with both), so that error is the only one.
 //!
 //! No other module names `std::sync` or `parking_lot` directly (`.clippy.toml`
 //! enforces it with `disallowed-types`).
@@ -25,9 +29,7 @@ compile_error!(
      64-bit atomic, so that admission is a single read-modify-write"
 );
 
-pub(crate) use event_listener::{Event, EventListener, Listener};
-
-#[cfg(not(loom))]
+#[cfg(not(all(loom, feature = "loom")))]
 mod imp {
     pub(crate) use super::once::OnceCell;
     pub(crate) use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
@@ -53,15 +55,6 @@ mod imp {
     #[inline(always)]
     pub(crate) unsafe fn touch<T>(_ptr: *const T) {}
 
-    /// `Arc::strong_count`, followed by an `Acquire` fence so that what the
-    /// releases it observes published is visible to the caller's next reads
-    /// (std's `strong_count` is a `Relaxed` load).
-    pub(crate) fn strong_count_acquire<T>(arc: &Arc<T>) -> usize {
-        let count = Arc::strong_count(arc);
-        fence(Ordering::Acquire);
-        count
-    }
-
     /// A mutex whose `lock` never reports poisoning, so that the std and loom
     /// builds share one signature.
     #[derive(Debug, Default)]
@@ -78,7 +71,7 @@ mod imp {
     }
 }
 
-#[cfg(not(loom))]
+#[cfg(not(all(loom, feature = "loom")))]
 mod once {
     /// A write-once cell read without a lock (std's `OnceLock`).
     #[derive(Debug)]
@@ -107,15 +100,10 @@ mod once {
     }
 }
 
-#[cfg(loom)]
+#[cfg(all(loom, feature = "loom"))]
 mod imp {
     pub(crate) use crate::shadow::{keep_alive, touch, Arc, KeepAlive, Weak};
     pub(crate) use loom::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
-
-    /// The shadow count's load is already `Acquire`.
-    pub(crate) fn strong_count_acquire<T>(arc: &Arc<T>) -> usize {
-        Arc::strong_count(arc)
-    }
 
     /// loom's mutex behind the same signature as the std build's.
     #[derive(Debug)]
@@ -183,9 +171,29 @@ mod imp {
     }
 }
 
-pub(crate) use imp::{
-    fence, keep_alive, strong_count_acquire, touch, Arc, KeepAlive, Mutex, OnceCell, Ordering, Weak,
-};
+pub(crate) use imp::{fence, keep_alive, touch, Arc, KeepAlive, Mutex, OnceCell, Ordering, Weak};
+
+/// The thread parker of blocking waits (`wakers.rs`): std's, or loom's.
+#[cfg(not(all(loom, feature = "loom")))]
+pub(crate) mod thread {
+    pub(crate) use std::thread::{current, park, park_timeout, Thread};
+}
+
+/// The thread parker of blocking waits (`wakers.rs`) under loom, whose
+/// parker cannot time out.
+#[cfg(all(loom, feature = "loom"))]
+pub(crate) mod thread {
+    pub(crate) use loom::thread::{current, park, Thread};
+
+    /// loom cannot time out a park: a model must not wait with a deadline
+    /// that has not passed (a deadline already past only checks).
+    pub(crate) fn park_timeout(_: std::time::Duration) {
+        panic!(
+            "quiescent: under loom a wait cannot park with a deadline (loom's parker \
+             cannot time out); use Duration::ZERO, or a wait without a deadline"
+        )
+    }
+}
 
 /// An atomic integer newtype, so that the rest of the crate never names
 /// `std`'s or loom's type (and clippy can ban both elsewhere).

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use crate::hold::{Anchor, Hold, Node};
 use crate::report::Timeout;
-use crate::state::{Core, Until, Waiting};
+use crate::state::{Core, Until};
 use crate::sync::Arc;
+use crate::wakers::Key;
 
 /// The shared part of a wait group: just the counting core. Its `CLOSED` bit
 /// is set only while the waiter waits (see `state::CLOSED`).
@@ -264,7 +265,7 @@ impl WaitGroup {
     pub fn wait_async(&mut self) -> Wait<'_> {
         Wait {
             group: &self.group,
-            waiting: Waiting::default(),
+            key: Key::default(),
             watching: false,
         }
     }
@@ -381,7 +382,7 @@ impl fmt::Debug for Token {
 #[must_use = "futures do nothing unless polled"]
 pub struct Wait<'a> {
     group: &'a Anchor<Group>,
-    waiting: Waiting,
+    key: Key,
     /// Whether this future has set the group's `CLOSED` bit (and must clear
     /// it when it completes or is dropped).
     watching: bool,
@@ -400,7 +401,7 @@ impl Future for Wait<'_> {
             this.group.watch();
             this.watching = true;
         }
-        let poll = this.waiting.poll(core, Until::Zero, cx);
+        let poll = core.poll(Until::Zero, &mut this.key, cx);
         if poll.is_ready() {
             this.group.unwatch();
             this.watching = false;
@@ -411,6 +412,7 @@ impl Future for Wait<'_> {
 
 impl Drop for Wait<'_> {
     fn drop(&mut self) {
+        self.group.core.cancel(Until::Zero, &mut self.key);
         if self.watching {
             self.group.unwatch();
         }

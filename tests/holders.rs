@@ -332,3 +332,28 @@ fn a_named_latchs_report_says_which_latch_drained() {
     );
     assert_eq!(server.wait_drained().latch, "");
 }
+
+/// 100,000 named stragglers and a 1 MiB name: the `Display` is a bounded
+/// summary (the oldest named, "and N more"), the fields hold everything.
+#[test]
+fn reports_stay_readable_at_any_size() {
+    let shutdown = quiescent::Shutdown::new();
+    let huge = "n".repeat(1 << 20);
+    let mut guards = vec![shutdown.guard_named(huge.clone()).unwrap()];
+    guards.extend((0..100_000).map(|i| shutdown.guard_named(format!("conn-{i}")).unwrap()));
+    let stragglers = shutdown
+        .shutdown_timeout(std::time::Duration::ZERO)
+        .unwrap_err();
+    assert_eq!(stragglers.names.len(), 100_001);
+    assert_eq!(stragglers.names[0].len(), 1 << 20);
+    for text in [
+        stragglers.to_string(),
+        format!("{stragglers:#}"),
+        shutdown.holders().to_string(),
+    ] {
+        assert!(text.len() < 4096, "{} bytes", text.len());
+        assert!(text.contains("and 99991 more named"), "{text}");
+        assert!(text.contains("nnnn…\" ("), "{text}");
+    }
+    drop(guards);
+}

@@ -178,3 +178,76 @@ fn a_forced_wait_registered_before_the_force_is_woken() {
         assert!(format!("{:?}", guard.wait_forced_async()).contains("forced: true"));
     });
 }
+
+/// `force` during the grace phase starts the hard phase at once: a holder
+/// that stops only when forced lets a 60 s grace end within the test's
+/// bound, blocking and async (the signal policy's second signal relies on
+/// it). Without it, the grace would run out first and the test time out.
+#[test]
+fn force_during_the_grace_starts_the_hard_phase_now() {
+    bounded(20, || {
+        let shutdown = Shutdown::new();
+        let worker = shutdown
+            .spawn(|guard| {
+                while !guard.is_forced() {
+                    thread::sleep(Duration::from_millis(1));
+                }
+            })
+            .unwrap();
+        let forcer = {
+            let shutdown = shutdown.clone();
+            thread::spawn(move || {
+                shutdown.wait_triggered();
+                thread::sleep(common::SETTLE);
+                shutdown.force();
+            })
+        };
+        let report = shutdown
+            .shutdown_phased(Duration::from_secs(60), Duration::MAX)
+            .unwrap();
+        assert!(report.forced);
+        worker.join().unwrap();
+        forcer.join().unwrap();
+
+        // The hard phase counts from the forcing: zero gives up at once.
+        let shutdown = Shutdown::new();
+        let _stuck = shutdown.guard_named("stuck").unwrap();
+        let forcer = {
+            let shutdown = shutdown.clone();
+            thread::spawn(move || {
+                shutdown.wait_triggered();
+                shutdown.force();
+            })
+        };
+        let stragglers = shutdown
+            .shutdown_phased(Duration::from_secs(60), Duration::ZERO)
+            .unwrap_err();
+        assert!(stragglers.forced);
+        assert_eq!(stragglers.names, ["stuck"]);
+        forcer.join().unwrap();
+
+        // Async: a grace that never completes ends at the forcing.
+        let shutdown = Shutdown::new();
+        let guard = shutdown.guard().unwrap();
+        let holder = thread::spawn(move || {
+            futures_executor::block_on(guard.wait_forced_async());
+            drop(guard);
+        });
+        let forcer = {
+            let shutdown = shutdown.clone();
+            thread::spawn(move || {
+                shutdown.wait_triggered();
+                thread::sleep(common::SETTLE);
+                shutdown.force();
+            })
+        };
+        let report = futures_executor::block_on(
+            shutdown
+                .shutdown_phased_async(std::future::pending::<()>(), std::future::pending::<()>),
+        )
+        .unwrap();
+        assert!(report.forced);
+        holder.join().unwrap();
+        forcer.join().unwrap();
+    });
+}

@@ -457,3 +457,68 @@ fn a_straggler_snapshot_mid_unwinding_leaves_the_message_to_come() {
         assert_eq!(report.failures[0].reason, "deliberate: index corrupt");
     });
 }
+
+/// `Guard::fail` with every handle gone: the guard reaches its latch, and
+/// the latch its subtree (the README's "a failing holder stops the rest").
+#[test]
+fn no_handle_left_fail_still_triggers_the_latch() {
+    let s = Shutdown::new();
+    let (a, b) = (s.guard().unwrap(), s.guard().unwrap());
+    drop(s);
+    b.fail("x");
+    assert!(a.is_triggered());
+    assert!(a.wait_triggered_timeout(Duration::ZERO));
+}
+
+/// The same on a child latch whose handle and whose root's handle are gone,
+/// with a grandchild below it: the failure triggers the child and the
+/// grandchild (not the root), and the grandchild's guard still works.
+#[test]
+fn no_handle_left_fail_reaches_the_whole_subtree() {
+    let root = Shutdown::new();
+    let child = root.child_named("jobs").unwrap();
+    let grandchild = child.child().unwrap();
+    let (a, b) = (child.guard().unwrap(), child.guard_named("parse").unwrap());
+    let below = grandchild.guard().unwrap();
+    let above = root.guard().unwrap();
+    drop((root, child, grandchild));
+    b.fail("bad input");
+    assert!(a.is_triggered() && below.is_triggered());
+    assert!(!above.is_triggered(), "the failure stays in its subtree");
+}
+
+/// A vital guard's panic with no handle left triggers its latch.
+#[test]
+fn no_handle_left_a_vital_panic_still_triggers_the_latch() {
+    common::quiet_panics();
+    let root = Shutdown::new();
+    let child = root.child().unwrap();
+    let survivor = child.guard().unwrap();
+    let vital = child.guard_named("indexer").unwrap().vital();
+    drop((root, child));
+    let _ = thread::spawn(move || {
+        let _vital = vital;
+        panic!("deliberate");
+    })
+    .join();
+    assert!(survivor.is_triggered());
+}
+
+/// A child whose handles are all gone keeps its latch while its guards live:
+/// the root's drain still waits for them, and its report still lists the
+/// child's failure once they are gone.
+#[test]
+fn no_handle_left_a_childs_guards_still_hold_the_root() {
+    let root = Shutdown::new();
+    let child = root.child_named("jobs").unwrap();
+    let a = child.guard().unwrap();
+    let b = child.guard_named("parse").unwrap();
+    drop(child);
+    b.fail("bad input");
+    root.trigger();
+    assert!(root.wait_drained_timeout(Duration::ZERO).is_err());
+    drop(a);
+    let report = root.wait_drained_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(report.failures.len(), 1, "{report:#}");
+    assert_eq!(report.failures[0].latch, "jobs");
+}

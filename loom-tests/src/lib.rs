@@ -129,3 +129,82 @@ pub fn bounded_at<F: Fn() + Sync + Send + 'static>(default_bound: usize, f: F) {
     BOUND.with(|b| b.set(builder.preemption_bound));
     check(builder, f);
 }
+
+/// Hides the messages of panics a model provokes on purpose (their message
+/// starts with "deliberate"); loom runs a model thousands of times.
+pub fn quiet_deliberate_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+            if !message.is_some_and(|m| m.starts_with("deliberate")) {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// A waker that polls its future inline when woken, as a "run it now"
+/// executor does: the poll runs inside the wake-up of what it waits for.
+/// Its slot is a loom mutex, so the model sees the hand-over.
+#[allow(missing_debug_implementations)] // holds a future of any type
+pub struct InlineTask<F: std::future::Future> {
+    slot: loom::sync::Mutex<Option<std::pin::Pin<Box<F>>>>,
+    done: loom::sync::atomic::AtomicBool,
+}
+
+// SAFETY: the future is only touched under the loom mutex; `F: Send`.
+unsafe impl<F: std::future::Future + Send> Sync for InlineTask<F> {}
+// SAFETY: as above.
+unsafe impl<F: std::future::Future + Send> Send for InlineTask<F> {}
+
+impl<F: std::future::Future + Send + 'static> InlineTask<F> {
+    /// Polls `fut` once with this waker; it must be pending.
+    pub fn start(fut: F) -> std::sync::Arc<Self> {
+        let task = std::sync::Arc::new(Self {
+            slot: loom::sync::Mutex::new(Some(Box::pin(fut))),
+            done: loom::sync::atomic::AtomicBool::new(false),
+        });
+        task.poll();
+        assert!(!task.is_done(), "the future must be pending at first");
+        task
+    }
+
+    fn poll(self: &std::sync::Arc<Self>) {
+        let waker = std::task::Waker::from(self.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut slot = self.slot.lock().unwrap();
+        if let Some(fut) = slot.as_mut() {
+            if fut.as_mut().poll(&mut cx).is_ready() {
+                *slot = None;
+                self.done.store(true, loom::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Whether an inline poll completed the future.
+    pub fn is_done(&self) -> bool {
+        self.done.load(loom::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl<F: std::future::Future + Send + 'static> std::task::Wake for InlineTask<F> {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.poll();
+    }
+}
+
+/// A waker that panics when woken.
+#[derive(Debug)]
+pub struct PanickingWaker;
+
+impl std::task::Wake for PanickingWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        panic!("deliberate: a waker panicked");
+    }
+}

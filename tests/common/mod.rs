@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
+#![allow(clippy::disallowed_types)] // tests use std sync types directly
 
 use std::sync::mpsc;
 use std::thread;
@@ -26,12 +27,17 @@ pub(crate) fn bounded<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send
 }
 
 /// Silences the default panic message for panics the test provokes on
-/// purpose, keeping the output readable.
+/// purpose (their message starts with "deliberate"), keeping the output
+/// readable; any other panic, an assertion's among them, is printed.
 pub(crate) fn quiet_panics() {
     std::panic::set_hook(Box::new(|info| {
-        let msg = info.to_string();
-        if !msg.contains("deliberate") {
-            eprintln!("{msg}");
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+        if !message.is_some_and(|m| m.starts_with("deliberate")) {
+            eprintln!("{info}");
         }
     }));
 }
@@ -46,4 +52,95 @@ pub(crate) fn multi_thread_runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("tokio runtime")
+}
+
+/// A waker that runs its task inline, as a "poll it right now" executor does:
+/// on `wake` it polls the future it owns (or drops it, if told to), on the
+/// waking thread, before `wake` returns. Reentrant by design: the future is
+/// polled (or dropped) from inside the wake-up of the very thing it waits for.
+pub(crate) struct Inline<F: std::future::Future> {
+    slot: std::sync::Mutex<Option<std::pin::Pin<Box<F>>>>,
+    out: std::sync::Mutex<Option<F::Output>>,
+    drop_on_wake: bool,
+    woken: std::sync::atomic::AtomicUsize,
+}
+
+impl<F> Inline<F>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    /// Polls `fut` once with this waker; it must be pending.
+    pub(crate) fn start(fut: F, drop_on_wake: bool) -> std::sync::Arc<Self> {
+        let this = std::sync::Arc::new(Self {
+            slot: std::sync::Mutex::new(Some(Box::pin(fut))),
+            out: std::sync::Mutex::new(None),
+            drop_on_wake,
+            woken: std::sync::atomic::AtomicUsize::new(0),
+        });
+        assert!(this.poll().is_none(), "the future must be pending at first");
+        this
+    }
+
+    fn poll(self: &std::sync::Arc<Self>) -> Option<()> {
+        let waker = std::task::Waker::from(self.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut slot = self.slot.lock().unwrap();
+        let fut = slot.as_mut()?;
+        match fut.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(out) => {
+                *slot = None;
+                drop(slot);
+                *self.out.lock().unwrap() = Some(out);
+                Some(())
+            }
+            std::task::Poll::Pending => None,
+        }
+    }
+
+    /// The output, once an inline poll completed the future.
+    pub(crate) fn take(&self) -> Option<F::Output> {
+        self.out.lock().unwrap().take()
+    }
+
+    /// Whether the future was dropped (inline, or once completed).
+    pub(crate) fn is_gone(&self) -> bool {
+        self.slot.lock().unwrap().is_none()
+    }
+
+    /// How many times the waker was woken.
+    pub(crate) fn woken(&self) -> usize {
+        self.woken.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl<F> std::task::Wake for Inline<F>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn wake(self: std::sync::Arc<Self>) {
+        self.woken.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if self.drop_on_wake {
+            let fut = self.slot.lock().unwrap().take();
+            drop(fut); // the future's own Drop runs inside this wake-up
+        } else {
+            self.poll();
+        }
+    }
+}
+
+/// A waker that panics when woken ("deliberate", so `quiet_panics` hides it).
+pub(crate) struct Panicking;
+
+impl std::task::Wake for Panicking {
+    fn wake(self: std::sync::Arc<Self>) {
+        panic!("deliberate: a waker panicked");
+    }
+}
+
+/// Polls `fut` once with `waker`; it must be pending.
+pub(crate) fn poll_pending<F: std::future::Future + Unpin>(fut: &mut F, waker: &std::task::Waker) {
+    let mut cx = std::task::Context::from_waker(waker);
+    assert!(std::pin::Pin::new(fut).poll(&mut cx).is_pending());
 }
