@@ -163,9 +163,11 @@ impl Signals {
         }
     }
 
-    /// True (and says so) if the drain has completed.
+    /// True (and says so) if the drain has completed. No count is taken
+    /// to look: a drain that completes right after only makes the forcing
+    /// that follows a no-op.
     fn drained(&self, name: &str) -> bool {
-        let drained = self.shutdown.stragglers_while_held().is_none();
+        let drained = self.shutdown.try_wait_drained().is_some();
         if drained {
             eprintln!("quiescent: {name} after the drain completed; not exiting");
         }
