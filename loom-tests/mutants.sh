@@ -36,7 +36,7 @@ mutants=(
     "names-unlocked|shutdown|named_child_clone_vs_holders"
     "release-no-acquire|handles|other_holder_release_happens_before_the_free"
     # A reference paid and never given back: only the end-of-model leak
-    # check (src/shadow.rs's live-node count) can see it.
+    # check (src/core/shadow.rs's live-node count) can see it.
     "close-keeps-ref|shutdown|two_triggers_elect_one"
     # The signal policy's extra count taken on a drained latch revives it.
     "busy-unchecked|shutdown|busy_hold_vs_last_guard_drop"

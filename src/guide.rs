@@ -34,6 +34,8 @@
 //! worker.join().unwrap();
 //! ```
 //!
+#![doc = include_str!("../docs/method-map.md")]
+//!
 //! # Graceful shutdown of a tokio server
 //!
 //! Stop accepting at the trigger, let in-flight connections finish under

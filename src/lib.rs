@@ -54,6 +54,32 @@
 //!   a drain count into one `AtomicU64`, so that admission is one atomic
 //!   operation. Elsewhere the crate does not compile, and says why.
 //!
+//! # Promises at the edges
+//!
+//! What the docs promise holds where services break things, and each promise
+//! is checked in its hostile case (the package's `docs/PROMISES.md` lists
+//! every one with its test or loom model):
+//!
+//! * **No handle left.** Guards keep working when every [`Shutdown`] handle
+//!   is gone: [`Guard::fail`] and a [vital](Guard::vital) guard's panic still
+//!   trigger their latch and its subtree. Dropping handles never triggers.
+//! * **Wakers are user code.** No waker runs under a lock, ours or a
+//!   dependency's: a waker may poll or drop its own future, trigger, take a
+//!   guard or read a report inline. A waker that panics cannot stop other
+//!   waiters from being woken or children from being triggered; its panic
+//!   reaches the call that woke it once that call's work is done (or is
+//!   dropped, if that thread is unwinding already: no abort).
+//! * **A spawned thread is one guard** in [`Shutdown::count`], in
+//!   [`Shutdown::holders`] and in a drain's stragglers; its panic's message
+//!   reaches every report of its latch.
+//! * **Unwinding** releases every token and guard, counts it in `panicked`,
+//!   and names every named or vital guard the panic dropped.
+//! * **Huge inputs**: any `Duration` (zero only checks, `Duration::MAX` waits
+//!   without a deadline); reports of any size print a bounded summary
+//!   ([`DISPLAY_LIMIT`]).
+//!
+#![doc = include_str!("../docs/method-map.md")]
+//!
 //! # Features
 //!
 //! * `loom`: with `--cfg loom`, every atomic, lock and event goes through loom.
@@ -64,19 +90,14 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod core;
 pub mod guide;
-mod hold;
 mod mutant;
 mod report;
-#[cfg(all(loom, feature = "loom"))]
-mod shadow;
 mod shutdown;
 #[cfg(all(feature = "signal", unix))]
 mod signals;
-mod state;
-mod sync;
 mod wait_group;
-mod wakers;
 
 pub use report::{
     Failure, Failures, Holders, Report, SharedStr, ShutdownStarted, Straggler, Stragglers, Timeout,
@@ -94,7 +115,7 @@ pub use wait_group::{Token, WaitGroup};
 #[cfg(all(loom, feature = "loom"))]
 #[doc(hidden)]
 pub fn __loom_live_nodes() -> usize {
-    shadow::live_nodes()
+    crate::core::shadow::live_nodes()
 }
 
 /// The named futures returned by the `_async` methods.

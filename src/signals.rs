@@ -108,29 +108,27 @@ impl Signals {
     /// thread returned.
     pub fn install(self) -> io::Result<()> {
         // Not synchronization that loom needs to see: it only guards the
-        // process-wide registration.
+        // process-wide registration (and holds no atomic of its own, which
+        // only the core names).
         #[allow(clippy::disallowed_types)]
-        static INSTALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        static INSTALLED: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
         if self.signals.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "no signal to listen to",
             ));
         }
-        if INSTALLED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        let mut installed = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
+        if *installed {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
                 "a signal policy was already installed in this process; \
                  make the other latches children of that one instead",
             ));
         }
-        let mut iterator = match signal_hook::iterator::Signals::new(&self.signals) {
-            Ok(iterator) => iterator,
-            Err(e) => {
-                INSTALLED.store(false, std::sync::atomic::Ordering::Relaxed);
-                return Err(e);
-            }
-        };
+        let mut iterator = signal_hook::iterator::Signals::new(&self.signals)?;
+        *installed = true;
+        drop(installed);
         std::thread::Builder::new()
             .name("quiescent-signals".into())
             .spawn(move || {

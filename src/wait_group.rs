@@ -7,11 +7,11 @@ use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::hold::{Anchor, Hold, Node};
+use crate::core::hold::{Anchor, Hold, Node};
+use crate::core::state::{Core, Until};
+use crate::core::sync::Arc;
+use crate::core::wakers::Key;
 use crate::report::Timeout;
-use crate::state::{Core, Until};
-use crate::sync::Arc;
-use crate::wakers::Key;
 
 /// The shared part of a wait group: just the counting core. Its `CLOSED` bit
 /// is set only while the waiter waits (see `state::CLOSED`).

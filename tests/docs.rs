@@ -5,10 +5,42 @@
 //! them fails here.
 
 /// `(file, source)` of the modules that define the public types.
-const SOURCES: [(&str, &str); 4] = [
+const SOURCES: [(&str, &str); 12] = [
     ("src/wait_group.rs", include_str!("../src/wait_group.rs")),
-    ("src/shutdown.rs", include_str!("../src/shutdown.rs")),
-    ("src/report.rs", include_str!("../src/report.rs")),
+    (
+        "src/shutdown/mod.rs",
+        include_str!("../src/shutdown/mod.rs"),
+    ),
+    (
+        "src/shutdown/drain.rs",
+        include_str!("../src/shutdown/drain.rs"),
+    ),
+    (
+        "src/shutdown/spawn.rs",
+        include_str!("../src/shutdown/spawn.rs"),
+    ),
+    (
+        "src/shutdown/guard.rs",
+        include_str!("../src/shutdown/guard.rs"),
+    ),
+    (
+        "src/shutdown/futures.rs",
+        include_str!("../src/shutdown/futures.rs"),
+    ),
+    (
+        "src/shutdown/latch.rs",
+        include_str!("../src/shutdown/latch.rs"),
+    ),
+    (
+        "src/shutdown/tree.rs",
+        include_str!("../src/shutdown/tree.rs"),
+    ),
+    ("src/report/mod.rs", include_str!("../src/report/mod.rs")),
+    ("src/report/text.rs", include_str!("../src/report/text.rs")),
+    (
+        "src/report/registry.rs",
+        include_str!("../src/report/registry.rs"),
+    ),
     ("src/signals.rs", include_str!("../src/signals.rs")),
 ];
 

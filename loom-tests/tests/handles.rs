@@ -3,7 +3,7 @@
 //!
 //! Each model is one of the interleavings behind a defect the crate once had
 //! (`loom-tests/mutants.sh` puts each defect back and shows its model failing).
-//! They rely on the loom shadow of the reference protocol (`src/shadow.rs`):
+//! They rely on the loom shadow of the reference protocol (`src/core/shadow.rs`):
 //! under `--cfg loom` the crate's `Arc` counts in a loom atomic, so loom
 //! explores every order of the raw increments and decrements, and panics on a
 //! reference taken from zero, a reference released twice, or a node touched

@@ -13,9 +13,9 @@
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use super::sync::{AtomicU64, AtomicUsize, Ordering};
+use super::wakers::{Key, Unwound, WaitList};
 use crate::mutant;
-use crate::sync::{AtomicU64, AtomicUsize, Ordering};
-use crate::wakers::{Key, Unwound, WaitList};
 
 /// `state` bit 0: closed. While it is set, the live holds reaching zero is
 /// announced on `drained`; while it is clear, a return to zero costs
@@ -545,6 +545,33 @@ impl Core {
     }
 }
 
+/// A one-way flag of a latch (forced; a failure recorded in its subtree):
+/// set once, never cleared. In the core so that no file outside it names an
+/// atomic read-modify-write.
+#[derive(Debug)]
+pub(crate) struct Flag(AtomicUsize);
+
+impl Flag {
+    pub(crate) fn new() -> Self {
+        Self(AtomicUsize::new(0))
+    }
+
+    /// Sets the flag; true for the call that set it (one RMW elects it).
+    ///
+    /// `AcqRel`: `Release` publishes what the setter wrote before (a failure
+    /// record, what the forcing thread did) to whoever sees the flag with
+    /// [`is_set`](Self::is_set); `Acquire` so that a setter that finds it set
+    /// already sees the first setter's writes too.
+    pub(crate) fn set(&self) -> bool {
+        self.0.fetch_or(1, Ordering::AcqRel) == 0
+    }
+
+    /// Whether the flag is set. `Acquire`: pairs with [`set`](Self::set).
+    pub(crate) fn is_set(&self) -> bool {
+        self.0.load(Ordering::Acquire) != 0
+    }
+}
+
 /// A close that still has to be announced ([`Core::announce`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use = "a close must be announced"]
@@ -730,7 +757,7 @@ mod tests {
             let out = std::process::Command::new(exe)
                 .args([
                     "--exact",
-                    "state::tests::overflow_aborts_instead_of_wrapping",
+                    "core::state::tests::overflow_aborts_instead_of_wrapping",
                     "--nocapture",
                 ])
                 .env("QUIESCENT_OVERFLOW_CHILD", field)

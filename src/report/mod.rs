@@ -1,12 +1,22 @@
-//! What waits return: `Report`, `Stragglers`, `Timeout`, `ShutdownStarted`,
-//! and the registry of named guards that `Stragglers` is built from.
+//! What waits return: `Report`, `Stragglers`, `Holders`, `Failure(s)`,
+//! `Timeout`, `ShutdownStarted`, and the bounded `Display` they share.
+//!
+//! | file | owns |
+//! |---|---|
+//! | `mod.rs` | the report types and their `Display` |
+//! | `text.rs` | `SharedStr`, the text every copy of a report shares |
+//! | `registry.rs` | the named guards of a latch, which snapshots list |
 
-use std::borrow::Cow;
-use std::collections::BTreeMap;
+mod registry;
+mod text;
+
 use std::error::Error;
 use std::fmt;
 use std::panic::Location;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+pub(crate) use self::registry::Registry;
+pub use self::text::SharedStr;
 
 /// The outcome of a completed drain. `Display` writes one line; the
 /// alternate form (`{:#}`) puts each failure and the panicked count on lines
@@ -226,7 +236,7 @@ fn write_panicked(f: &mut fmt::Formatter<'_>, panicked: usize) -> fmt::Result {
 /// let shutdown = quiescent::Shutdown::new();
 /// let _g = shutdown.guard_named("indexer").unwrap();
 /// let straggler = &shutdown.holders().named[0];
-/// assert_eq!((straggler.name.as_str(), straggler.site.file()), ("indexer", "src/report.rs"));
+/// assert_eq!((straggler.name.as_str(), straggler.site.file()), ("indexer", "src/report/mod.rs"));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Straggler {
@@ -260,7 +270,7 @@ pub struct Straggler {
 /// assert_eq!(err.names, ["ws-reader"]);
 /// let text = err.to_string();
 /// assert!(text.starts_with("1 guard still held"), "{text}");
-/// assert!(text.contains("\"ws-reader\" (src/report.rs:"), "{text}");
+/// assert!(text.contains("\"ws-reader\" (src/report/mod.rs:"), "{text}");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -310,192 +320,6 @@ impl fmt::Display for Stragglers {
 }
 
 impl Error for Stragglers {}
-
-/// Text that every copy of a [`Report`] shares: a `&'static str`, or a
-/// reference-counted string made once from an owned one. Cloning never
-/// allocates (a `&'static str` is copied; a shared one costs one reference
-/// count increment), so [`wait_drained`](crate::Shutdown::wait_drained) on a
-/// drained latch hands out its cached report without allocating, whatever
-/// the reason.
-///
-/// It reads as a `str` (`Deref`, `Display`, comparisons with `str` and
-/// `String`), and converts from `&'static str`, `String` and
-/// `Cow<'static, str>`.
-///
-/// ```
-/// use quiescent::SharedStr;
-///
-/// let shutdown = quiescent::Shutdown::new();
-/// shutdown.trigger_with_reason(format!("deploy {}", 42));
-/// let report = shutdown.wait_drained();
-/// let reason: &SharedStr = report.reason.as_ref().unwrap();
-/// assert_eq!(reason, "deploy 42");
-/// assert!(reason.starts_with("deploy"));
-/// assert_eq!(report.reason.as_deref(), Some("deploy 42"));
-/// assert_eq!(SharedStr::from("SIGTERM").to_string(), "SIGTERM");
-/// ```
-#[derive(Clone)]
-pub struct SharedStr(Repr);
-
-#[derive(Clone)]
-enum Repr {
-    Static(&'static str),
-    /// `std`'s `Arc` even under loom: the text never changes after it is
-    /// made, so there is nothing for a model to interleave.
-    Shared(std::sync::Arc<str>),
-}
-
-impl SharedStr {
-    /// A shared string of a `&'static str`, in a `const` context too.
-    ///
-    /// ```
-    /// const SIGTERM: quiescent::SharedStr = quiescent::SharedStr::from_static("SIGTERM");
-    /// assert_eq!(SIGTERM, "SIGTERM");
-    /// ```
-    pub const fn from_static(text: &'static str) -> Self {
-        Self(Repr::Static(text))
-    }
-
-    /// The text.
-    ///
-    /// ```
-    /// let text = quiescent::SharedStr::from(String::from("deploy"));
-    /// assert_eq!(text.as_str(), "deploy");
-    /// ```
-    #[inline]
-    pub fn as_str(&self) -> &str {
-        match &self.0 {
-            Repr::Static(text) => text,
-            Repr::Shared(text) => text,
-        }
-    }
-}
-
-impl Default for SharedStr {
-    /// The empty string (nothing allocated).
-    fn default() -> Self {
-        Self::from_static("")
-    }
-}
-
-impl std::ops::Deref for SharedStr {
-    type Target = str;
-
-    #[inline]
-    fn deref(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl AsRef<str> for SharedStr {
-    fn as_ref(&self) -> &str {
-        self
-    }
-}
-
-impl std::borrow::Borrow<str> for SharedStr {
-    fn borrow(&self) -> &str {
-        self
-    }
-}
-
-impl fmt::Debug for SharedStr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.as_str(), f)
-    }
-}
-
-impl fmt::Display for SharedStr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self.as_str(), f)
-    }
-}
-
-impl PartialEq for SharedStr {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
-    }
-}
-
-impl Eq for SharedStr {}
-
-impl PartialOrd for SharedStr {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for SharedStr {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.as_str().cmp(other.as_str())
-    }
-}
-
-impl std::hash::Hash for SharedStr {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state);
-    }
-}
-
-macro_rules! eq_with_text {
-    ($($other:ty),*) => {$(
-        impl PartialEq<$other> for SharedStr {
-            fn eq(&self, other: &$other) -> bool {
-                self.as_str() == &other[..]
-            }
-        }
-
-        impl PartialEq<SharedStr> for $other {
-            fn eq(&self, other: &SharedStr) -> bool {
-                &self[..] == other.as_str()
-            }
-        }
-    )*};
-}
-
-eq_with_text!(str, &str, String, Cow<'_, str>);
-
-impl From<&'static str> for SharedStr {
-    fn from(text: &'static str) -> Self {
-        Self::from_static(text)
-    }
-}
-
-impl From<String> for SharedStr {
-    /// Moves the text into one shared allocation (this is the only copy;
-    /// an empty string allocates nothing).
-    fn from(text: String) -> Self {
-        if text.is_empty() {
-            return Self::default();
-        }
-        Self(Repr::Shared(text.into()))
-    }
-}
-
-impl From<Cow<'static, str>> for SharedStr {
-    fn from(text: Cow<'static, str>) -> Self {
-        match text {
-            Cow::Borrowed(text) => Self::from_static(text),
-            Cow::Owned(text) => text.into(),
-        }
-    }
-}
-
-impl From<SharedStr> for Cow<'static, str> {
-    /// Borrowed if it was made from a `&'static str`, else an owned copy.
-    fn from(text: SharedStr) -> Self {
-        match text.0 {
-            Repr::Static(text) => Cow::Borrowed(text),
-            Repr::Shared(text) => Cow::Owned(text.to_string()),
-        }
-    }
-}
-
-impl From<SharedStr> for String {
-    fn from(text: SharedStr) -> Self {
-        text.as_str().to_owned()
-    }
-}
 
 /// The failures of a [`Report`] or [`Stragglers`], oldest first: a slice of
 /// [`Failure`]s that every copy of the report shares, so copying the report
@@ -571,7 +395,7 @@ impl IntoIterator for Failures {
 /// let failure = &report.failures[0];
 /// assert_eq!(failure.name.as_deref(), Some("loader"));
 /// assert_eq!(failure.reason, "config file missing");
-/// assert!(failure.to_string().starts_with("\"loader\" (src/report.rs:"));
+/// assert!(failure.to_string().starts_with("\"loader\" (src/report/mod.rs:"));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -679,74 +503,10 @@ impl fmt::Display for ShutdownStarted {
 
 impl Error for ShutdownStarted {}
 
-/// One named guard's registration.
-#[derive(Debug)]
-struct Entry {
-    name: Cow<'static, str>,
-    site: &'static Location<'static>,
-    since: Instant,
-}
-
-/// The named guards alive on one latch, in creation order. Unnamed guards
-/// never come here.
-#[derive(Debug, Default)]
-pub(crate) struct Registry {
-    next: u64,
-    entries: BTreeMap<u64, Entry>,
-}
-
-impl Registry {
-    pub(crate) fn insert(
-        &mut self,
-        name: Cow<'static, str>,
-        site: &'static Location<'static>,
-    ) -> u64 {
-        let id = self.next;
-        self.next += 1;
-        self.entries.insert(
-            id,
-            Entry {
-                name,
-                site,
-                since: Instant::now(),
-            },
-        );
-        id
-    }
-
-    /// Where the named guard `id` was made.
-    pub(crate) fn site(&self, id: u64) -> Option<&'static Location<'static>> {
-        self.entries.get(&id).map(|e| e.site)
-    }
-
-    pub(crate) fn remove(&mut self, id: u64) {
-        self.entries.remove(&id);
-    }
-
-    /// Appends the live entries, aged as of `now`.
-    pub(crate) fn snapshot_into(
-        &self,
-        now: Instant,
-        latch: &str,
-        out: &mut Vec<(Instant, Straggler)>,
-    ) {
-        out.extend(self.entries.values().map(|e| {
-            (
-                e.since,
-                Straggler {
-                    name: e.name.to_string(),
-                    latch: latch.to_owned(),
-                    site: e.site,
-                    held: now.saturating_duration_since(e.since),
-                },
-            )
-        }));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::borrow::Cow;
 
     fn straggler(name: &str, secs: f64, site: &'static Location<'static>) -> Straggler {
         Straggler {
@@ -779,8 +539,8 @@ mod tests {
             text,
             format!(
                 "3 guards still held 5.0s after shutdown (SIGTERM): \
-                 \"ws-reader\" (src/report.rs:{line}, held 12.3s), \
-                 \"hub\" (src/report.rs:{line}, held 0.5s), and 1 unnamed; \
+                 \"ws-reader\" (src/report/mod.rs:{line}, held 12.3s), \
+                 \"hub\" (src/report/mod.rs:{line}, held 0.5s), and 1 unnamed; \
                  1 dropped by a panicking thread"
             )
         );
@@ -815,7 +575,7 @@ mod tests {
             s.to_string(),
             format!(
                 "1 guard still held 7.0s after shutdown even after forcing: \
-                 \"writer\" (src/report.rs:{}, held 7.0s)",
+                 \"writer\" (src/report/mod.rs:{}, held 7.0s)",
                 site.line()
             )
         );
@@ -847,10 +607,10 @@ mod tests {
             format!("{s:#}"),
             format!(
                 "3 guards still held 5.0s after shutdown (SIGTERM) even after forcing\n  \
-                 server/readers: \"reader-3\" (src/report.rs:{line}, held 2.1s)\n  \
-                 \"writer\" (src/report.rs:{line}, held 7.1s)\n  \
+                 server/readers: \"reader-3\" (src/report/mod.rs:{line}, held 2.1s)\n  \
+                 \"writer\" (src/report/mod.rs:{line}, held 7.1s)\n  \
                  and 1 unnamed\n  \
-                 failed: jobs: \"parse\" (src/report.rs:{line}): bad input\n  \
+                 failed: jobs: \"parse\" (src/report/mod.rs:{line}): bad input\n  \
                  1 dropped by a panicking thread"
             )
         );
@@ -866,7 +626,7 @@ mod tests {
             format!("{report:#}"),
             format!(
                 "drained 4.5s after shutdown (deploy)\n  \
-                 failed: jobs: \"parse\" (src/report.rs:{line}): bad input\n  \
+                 failed: jobs: \"parse\" (src/report/mod.rs:{line}): bad input\n  \
                  1 guard(s) were dropped by a panicking thread"
             )
         );
@@ -875,7 +635,7 @@ mod tests {
             report.to_string(),
             format!(
                 "drained 4.5s after shutdown (deploy); failed: jobs: \"parse\" \
-                 (src/report.rs:{line}): bad input; 1 guard(s) were dropped by a panicking thread"
+                 (src/report/mod.rs:{line}): bad input; 1 guard(s) were dropped by a panicking thread"
             )
         );
     }

@@ -102,7 +102,7 @@ mod once {
 
 #[cfg(all(loom, feature = "loom"))]
 mod imp {
-    pub(crate) use crate::shadow::{keep_alive, touch, Arc, KeepAlive, Weak};
+    pub(crate) use crate::core::shadow::{keep_alive, touch, Arc, KeepAlive, Weak};
     pub(crate) use loom::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 
     /// loom's mutex behind the same signature as the std build's.

@@ -45,8 +45,8 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
+use super::sync::{thread, Mutex};
 use crate::mutant;
-use crate::sync::{thread, Mutex};
 
 /// One registered waiter.
 enum Waiter {

@@ -165,10 +165,10 @@ use std::mem::ManuallyDrop;
 use std::ops::Deref;
 use std::ptr::NonNull;
 
+use super::state::{Closed, Closing, Core, Refs};
+use super::sync::{fence, keep_alive, touch, Arc, KeepAlive, Ordering};
+use super::wakers::Unwound;
 use crate::mutant;
-use crate::state::{Closed, Closing, Core, Refs};
-use crate::sync::{fence, keep_alive, touch, Arc, KeepAlive, Ordering};
-use crate::wakers::Unwound;
 
 /// Something that can be held: a counting core, and the parent whose count
 /// every hold on this node also raises (a child latch's guards keep its
@@ -407,58 +407,8 @@ impl<N: Node> Hold<N> {
     }
 }
 
-/// The deferral slot of this thread (`Hold::defer_release`): a count whose
-/// release a guard's drop put off, by node address.
-mod deferral {
-    use std::cell::Cell;
-
-    #[derive(Clone, Copy, PartialEq, Eq)]
-    enum Slot {
-        Empty,
-        /// The next unwinding drop of a hold of this node is deferred.
-        Armed(*const ()),
-        /// A count on this node is deferred, owned by the slot.
-        Held(*const ()),
-    }
-
-    std::thread_local! {
-        static SLOT: Cell<Slot> = const { Cell::new(Slot::Empty) };
-    }
-
-    pub(super) fn arm(node: *const ()) {
-        SLOT.with(|slot| {
-            debug_assert!(
-                !matches!(slot.get(), Slot::Held(_)),
-                "a second release deferred before the first was taken"
-            );
-            slot.set(Slot::Armed(node));
-        });
-    }
-
-    /// Whether the hold of `node` being dropped now is the armed one (and
-    /// its count is now the slot's).
-    #[cold]
-    #[inline(never)]
-    pub(super) fn claim(node: *const ()) -> bool {
-        // `try_with`: a hold dropped while the thread's locals are being
-        // destroyed is simply released.
-        SLOT.try_with(|slot| {
-            let armed = slot.get() == Slot::Armed(node);
-            if armed {
-                slot.set(Slot::Held(node));
-            }
-            armed
-        })
-        .unwrap_or(false)
-    }
-
-    pub(super) fn take() -> Option<*const ()> {
-        SLOT.with(|slot| match slot.replace(Slot::Empty) {
-            Slot::Held(node) => Some(node),
-            _ => None,
-        })
-    }
-}
+/// The deferral slot of this thread (`Hold::defer_release`).
+mod deferral;
 
 /// Takes one count on `node` and each of its ancestors, closed or not.
 #[inline]

@@ -1,0 +1,310 @@
+//! The latch: one node of the shutdown tree, its election, its flags, its
+//! failures and its cached report. (The counting word and the references
+//! are the core's: `core::state`, `core::hold`.)
+//!
+//! # Invariants of the latch
+//!
+//! 1. **One election.** The first trigger records the time and the reason
+//!    and closes the word, all under `meta`; a later one sees `triggered_at`
+//!    under the same lock and returns `false` only once the word is closed.
+//!    So concurrent triggers elect exactly one `true`, and a reader that sees
+//!    `CLOSED` (with `Acquire`) sees the time and the reason.
+//!    *Checked by* loom `shutdown::two_triggers_elect_one` (mutants
+//!    `racy-election`, `close-keeps-ref`).
+//! 2. **Closed for good.** A latch's close sets `CLOSED | DRAINING` once and
+//!    nothing clears them: every `guard()` after the trigger is refused, and
+//!    a drained latch stays drained. *Checked by* loom
+//!    `shutdown::guard_vs_trigger` (`unchecked-admission`,
+//!    `close-keeps-count`), `shutdown::adv_count_after_drain_vs_refused`.
+//! 3. **One report.** The first drainer to observe the drain makes the
+//!    report and caches it; every later drainer, blocking, async or polling,
+//!    returns that one. *Checked by* loom `shutdown::two_drains_*`,
+//!    `shutdown::two_pollers_vs_last_guard_drop` (`poll-before-drain`).
+//! 4. **Forced is one way, after the trigger.** `force` triggers first if
+//!    needed, then sets the flag and wakes the forcing's waiters and the
+//!    drain's (a phased drain's grace ends early). *Checked by* loom
+//!    `shutdown::wait_forced_async_vs_force`,
+//!    `promises::reentrant_waker_registers_again_during_force`;
+//!    `phased::force_during_the_grace_starts_the_hard_phase_now`.
+//! 5. **A failure is recorded before its guard's count goes**, in the
+//!    latch's list and in every ancestor's (shared records), so a drain that
+//!    completes reports it and no report misses a child freed meanwhile. Its
+//!    text is fixed once a drain's report shows it. *Checked by*
+//!    `policy::*`, `spawn::*`.
+//! 6. **A latch frees its ancestors with a loop.** Its parent link is strong;
+//!    its drop gives it up iteratively, so a chain of any depth costs no
+//!    stack. *Checked by* `deep`.
+
+use std::borrow::Cow;
+use std::time::{Duration, Instant};
+
+use super::trace::trace_drained;
+use crate::core::hold::{self, Node};
+use crate::core::state::{Core, Flag, Until};
+use crate::core::sync::{Arc, Mutex, OnceCell, Weak};
+use crate::core::wakers::{Unwound, WaitList};
+use crate::mutant;
+use crate::report::{Failure, Registry, Report, SharedStr};
+
+/// When and why a latch was triggered. Written once, under the lock, by the
+/// elected trigger.
+#[derive(Debug, Default)]
+struct Meta {
+    triggered_at: Option<Instant>,
+    /// Shared with the subtree's latches and every report: an owned reason
+    /// is copied once, when the trigger records it.
+    reason: Option<SharedStr>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Latch {
+    pub(super) core: Core,
+    pub(super) parent: Option<Arc<Latch>>,
+    /// The child latches, weakly (module docs, invariants 2 and 5).
+    pub(super) children: Mutex<Vec<Weak<Latch>>>,
+    meta: Mutex<Meta>,
+    /// The report of the completed drain, made by the first drainer to see
+    /// it. A drained latch stays drained (no guard is left to clone and no new
+    /// one is admitted), so every later drainer returns the same report
+    /// without a lock or a clock read.
+    pub(super) drained: OnceCell<Report>,
+    pub(super) registry: Mutex<Registry>,
+    /// Given by [`Shutdown::child_named`](crate::Shutdown::child_named); shown in the latch path.
+    pub(super) name: Option<Cow<'static, str>>,
+    /// Set by the first straggler warning, so a bounded drain polled in a
+    /// loop warns once and then only at debug level.
+    pub(super) warned: OnceCell<()>,
+    /// 1 once forced ([`Shutdown::force`](crate::Shutdown::force)): the second phase, in which
+    /// holders abandon in-flight work. Not part of the counting word: it
+    /// changes nothing about admission or the drain.
+    pub(super) forced: Flag,
+    /// Woken when `forced` is set.
+    pub(super) forced_list: WaitList,
+    /// Failures recorded by guards of this latch and of its descendants
+    /// (invariant 6), in the order they were recorded here.
+    pub(super) failures: Mutex<Vec<SharedRecord>>,
+    /// 1 once a failure was recorded in this latch's subtree, so that a
+    /// report with no failure to list locks nothing and allocates nothing.
+    pub(super) failed: Flag,
+}
+
+/// A failure, with when it was recorded.
+#[derive(Debug)]
+pub(super) struct FailureRecord {
+    pub(super) at: Instant,
+    pub(super) failure: Failure,
+    /// Set once a drain's report has copied the failure: from then on its
+    /// text is fixed, so every report that shows it shows the same text. (A
+    /// straggler snapshot, taken mid-drain, does not fix it.)
+    pub(super) shown: bool,
+}
+
+/// A failure record, shared by the lists of its latch and every ancestor.
+/// std's `Arc` even under loom: it only owns the memory; every read and
+/// write of the record goes through the (loom-visible) mutex.
+pub(super) type SharedRecord = std::sync::Arc<Mutex<FailureRecord>>;
+
+/// What copying a failure for a report does to its record.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Shown {
+    /// A drain's report: the text is fixed from now on.
+    Fix,
+    /// A straggler snapshot: the text may still change.
+    Snapshot,
+}
+
+impl Node for Latch {
+    fn core(&self) -> &Core {
+        &self.core
+    }
+
+    fn parent(&self) -> Option<&Arc<Self>> {
+        self.parent.as_ref()
+    }
+}
+
+impl Latch {
+    pub(super) fn new(parent: Option<Arc<Latch>>, name: Option<Cow<'static, str>>) -> Self {
+        Self {
+            core: Core::new(),
+            parent,
+            children: Mutex::new(Vec::new()),
+            name,
+            warned: OnceCell::new(),
+            forced: Flag::new(),
+            forced_list: WaitList::default(),
+            failures: Mutex::new(Vec::new()),
+            failed: Flag::new(),
+            meta: Mutex::new(Meta::default()),
+            drained: OnceCell::new(),
+            registry: Mutex::new(Registry::default()),
+        }
+    }
+
+    /// Elects the trigger: the first caller records time and reason, then
+    /// closes the core, all under the lock, so a reader that sees `CLOSED`
+    /// (Acquire) also sees them. The close goes through `this`, a strong
+    /// reference the caller owns, which pays the notify reference
+    /// (`hold.rs`, transition C). True for the elected call. The waiters are
+    /// woken after the lock; a waker's panic is kept in `unwound`.
+    pub(super) fn close(
+        this: &Arc<Latch>,
+        reason: Option<SharedStr>,
+        unwound: &mut Unwound,
+    ) -> bool {
+        if mutant::is("racy-election") {
+            // Check-then-act without the lock: two triggers can both win.
+            if this.core.snapshot().is_closed() {
+                return false;
+            }
+            let mut meta = this.meta.lock();
+            meta.triggered_at = Some(Instant::now());
+            meta.reason = reason;
+            drop(meta);
+            if let Some(closing) = hold::close(this) {
+                unwound.keep(this.core.announce(closing));
+            }
+            return true;
+        }
+        let mut meta = this.meta.lock();
+        if meta.triggered_at.is_some() {
+            return false;
+        }
+        meta.triggered_at = Some(Instant::now());
+        meta.reason = reason;
+        // Closed under the lock, so that a losing `trigger` (which returns
+        // once it sees `triggered_at`) returns only after the word is closed.
+        let closing = hold::close(this);
+        debug_assert!(closing.is_some(), "CLOSED set outside Latch::close");
+        drop(meta);
+        // Announced after the lock: waking runs wakers, and a waker that
+        // reads the reason (or triggers again) inline must not deadlock.
+        if let Some(closing) = closing {
+            unwound.keep(this.core.announce(closing));
+        }
+        true
+    }
+
+    pub(super) fn is_triggered(&self) -> bool {
+        self.core.snapshot().is_closed()
+    }
+
+    /// `Acquire`: pairs with the `Release` of [`force_one`](Self::force_one),
+    /// so a holder that sees the flag also sees what the forcing thread did
+    /// first.
+    pub(super) fn is_forced(&self) -> bool {
+        self.forced.is_set()
+    }
+
+    /// Records a failure in this latch and every ancestor (invariant 6);
+    /// returns the shared record.
+    ///
+    /// `Release` on the flags, after the record is pushed: a reader that sees
+    /// a flag with `Acquire` finds the record. A guard records before it
+    /// releases its count, so a drain that completes sees the flag.
+    pub(super) fn push_failure(&self, record: FailureRecord) -> SharedRecord {
+        let record = std::sync::Arc::new(Mutex::new(record));
+        let mut level = Some(self);
+        while let Some(latch) = level {
+            latch.failures.lock().push(record.clone());
+            latch.failed.set();
+            level = latch.parent.as_deref();
+        }
+        record
+    }
+
+    /// Sets the forced flag and wakes its waiters, and the drain's (a phased
+    /// drain's grace ends early when forced); true for the call that set it.
+    /// Waiters check under their list's lock before they register, after
+    /// this RMW is visible (`wakers.rs`). A waker's panic goes to `unwound`.
+    pub(super) fn force_one(&self, unwound: &mut Unwound) -> bool {
+        if !self.forced.set() {
+            return false;
+        }
+        unwound.keep(self.forced_list.wake_all());
+        unwound.keep(self.core.wake_drain_waiters());
+        true
+    }
+
+    /// The names of the named latches from the root down to this one, joined
+    /// by `/` (unnamed latches are left out; empty if none is named).
+    pub(super) fn path(&self) -> String {
+        let mut names = Vec::new();
+        let mut level = Some(self);
+        while let Some(latch) = level {
+            if let Some(name) = &latch.name {
+                names.push(&**name);
+            }
+            level = latch.parent.as_deref();
+        }
+        names.reverse();
+        names.join("/")
+    }
+
+    pub(super) fn reason(&self) -> Option<SharedStr> {
+        self.meta.lock().reason.clone()
+    }
+
+    pub(super) fn since_trigger(&self, now: Instant) -> Duration {
+        self.meta
+            .lock()
+            .triggered_at
+            .map_or(Duration::ZERO, |at| now.saturating_duration_since(at))
+    }
+
+    /// The report of a completed drain; call only once it is observed.
+    pub(super) fn report(&self) -> Report {
+        if let Some(report) = self.drained.get() {
+            return report;
+        }
+        let report = Report {
+            panicked: self.core.panicked(),
+            elapsed: self.since_trigger(Instant::now()),
+            reason: self.reason(),
+            latch: self.path().into(),
+            forced: self.is_forced(),
+            failures: self.failures(Shown::Fix).into(),
+        };
+        if self.drained.set(report.clone()) {
+            trace_drained(self, &report);
+            report
+        } else {
+            // Another drainer got there first: everyone returns its report.
+            self.drained.get().unwrap_or(report)
+        }
+    }
+
+    /// The failures recorded in this subtree, oldest first.
+    pub(super) fn failures(&self, shown: Shown) -> Vec<Failure> {
+        if !self.failed.is_set() {
+            return Vec::new();
+        }
+        let records = self.failures.lock().clone();
+        let mut all: Vec<(Instant, Failure)> = records
+            .iter()
+            .map(|record| {
+                let mut record = record.lock();
+                record.shown |= shown == Shown::Fix;
+                (record.at, record.failure.clone())
+            })
+            .collect();
+        all.sort_by_key(|(at, _)| *at);
+        all.into_iter().map(|(_, f)| f).collect()
+    }
+
+    pub(super) fn wait_triggered(&self, deadline: Option<Instant>) -> bool {
+        self.core.wait(Until::Closed, deadline)
+    }
+}
+
+impl Drop for Latch {
+    /// Gives up the parent link with a loop, not a recursion: freeing the
+    /// deepest latch of a chain would otherwise free its parent from inside
+    /// its own drop, and so on up the chain.
+    fn drop(&mut self) {
+        let mut parent = self.parent.take();
+        while let Some(latch) = parent {
+            parent = Arc::into_inner(latch).and_then(|mut latch| latch.parent.take());
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! The shutdown tree: the weak links from a latch to its children, the
+//! trigger and force cascades, and the walks over a subtree (holders, the
+//! straggler snapshot).
+//!
+//! Latches link upwards strongly (a child's guards count on every ancestor)
+//! and downwards weakly (a trigger cascades down), so there is no cycle.
+//!
+//! # Invariants of the tree
+//!
+//! 1. **A latch lives while anything can still use it**: a handle (its
+//!    anchor), a guard (the anchor's or the collective reference,
+//!    `core::hold`), a future (an `Arc`), a child latch (its parent link), or
+//!    a spawned thread's wrapper (an `Arc`). Nothing else keeps it: dropping
+//!    handles never frees a latch that still has guards, and never triggers.
+//!    *Checked by* loom `handles::*`,
+//!    `shutdown::dropping_handles_in_any_order_never_triggers_or_breaks`,
+//!    valgrind and ASan.
+//! 2. **Every live descendant is reachable from its parent**, whether or not
+//!    a handle of either is left: the parent's child list holds a `Weak` to
+//!    it from [`Shutdown::child`](crate::Shutdown::child) on, and a `Weak`
+//!    upgrades exactly while the latch lives (1). So the cascade (trigger,
+//!    force) reaches grandchildren through intermediate latches whose handles
+//!    are gone, and a guard triggers its own subtree with no handle left
+//!    (`Guard::fail`, vital guards). *Checked by* loom
+//!    `promises::guard_fail_with_no_handle_left`,
+//!    `handles::prune_vs_guard_turned_into_future` (mutant `prune-by-count`);
+//!    `policy::no_handle_left_*`.
+//! 3. **A child is made only before its parent's trigger**: [`adopt`] checks
+//!    `CLOSED` under the parent's child-list lock, and the cascade reads that
+//!    list (under the lock) after closing the parent. Either the cascade sees
+//!    the child, or the child is refused. *Checked by* loom
+//!    `shutdown::child_vs_parent_trigger` (mutant `unlocked-child`).
+//! 4. **Once `trigger` returns, the whole live subtree is closed**: each
+//!    latch is closed before its list is read; every `trigger` call, winner
+//!    or not, walks the subtree. *Checked by* loom
+//!    `shutdown::child_guard_vs_parent_trigger`.
+//! 5. **A dead link is final**: a `Weak` that fails to upgrade never
+//!    upgrades again, so pruning it (when the list would grow, or during a
+//!    walk) loses nothing. No count is read to decide it: there is no order
+//!    of reads to get wrong. *Checked by* `tests/deep.rs`, the prune unit
+//!    tests (`shutdown/tests.rs`).
+//! 6. **Walks are loops**: the cascade and the subtree walks use work
+//!    lists, so a chain 10,000 latches deep costs no stack. *Checked by*
+//!    `tests/deep.rs`.
+//!
+//! # Deadlock safety
+//!
+//! Locks of the shutdown module: a latch's `meta`, `children`, `registry`,
+//! `failures`, and a failure record. No two are held at once except the
+//! registries of a subtree (taken parents before children, by [`holders`]
+//! only, the one such order anywhere) and `failures` then a record. No
+//! waker, user callback or `Drop` of a user type runs under any of them:
+//! wakers run after their wait list is released (`core::wakers`), a close is
+//! announced after `meta` is released, and the `Arc`s a walk upgrades are
+//! dropped after the list's lock. So a waker may trigger, take a guard, read
+//! `holders` or a reason inline.
+
+use std::borrow::Cow;
+use std::time::Instant;
+
+use super::latch::{Latch, Shown};
+use super::trace::{trace_stragglers, trace_trigger};
+use crate::core::hold::Anchor;
+use crate::core::sync::Arc;
+use crate::core::wakers::Unwound;
+use crate::mutant;
+use crate::report::{Holders, Report, SharedStr, ShutdownStarted, Stragglers};
+
+/// Triggers `this` and, whoever won, cascades to every live descendant, so
+/// that once any `trigger` call returns the whole subtree is closed
+/// (invariant 4). Each latch gets its parent's reason (a latch triggered
+/// before keeps its own). A waker's panic is resumed once the whole subtree
+/// is closed and every other waiter woken.
+pub(super) fn trigger(this: &Arc<Latch>, reason: Option<SharedStr>) -> bool {
+    let mut unwound = Unwound::default();
+    let first = trigger_tree(this, reason, &mut unwound);
+    unwound.resume();
+    first
+}
+
+/// [`trigger`], keeping a waker's panic in `unwound`.
+pub(super) fn trigger_tree(
+    this: &Arc<Latch>,
+    reason: Option<SharedStr>,
+    unwound: &mut Unwound,
+) -> bool {
+    let first = Latch::close(this, reason, unwound);
+    if first {
+        // Once per trigger of a tree, not once per latch it reaches.
+        trace_trigger(this);
+    }
+    for_each_below(this, |latch| {
+        let reason = latch.parent.as_ref().and_then(|parent| parent.reason());
+        Latch::close(latch, reason, unwound);
+    });
+    first
+}
+
+/// Forces `this` and every live descendant (triggering first if needed);
+/// true if this call forced `this`.
+pub(super) fn force(this: &Arc<Latch>) -> bool {
+    let mut unwound = Unwound::default();
+    if !this.is_triggered() {
+        trigger_tree(this, None, &mut unwound);
+    }
+    let first = this.force_one(&mut unwound);
+    for_each_below(this, |latch| {
+        latch.force_one(&mut unwound);
+    });
+    unwound.resume();
+    first
+}
+
+/// Runs `f` on every live descendant of `this`, each before its children
+/// are read (so a close made by `f` is in place before the children's lists
+/// are looked at), with a work list rather than a recursion (invariant 7).
+pub(super) fn for_each_below(this: &Latch, mut f: impl FnMut(&Arc<Latch>)) {
+    let mut pending = this.live_children();
+    while let Some(latch) = pending.pop() {
+        f(&latch);
+        pending.extend(latch.live_children());
+    }
+}
+
+/// `this` and every live descendant, parents before children, without
+/// recursion.
+pub(super) fn subtree(this: &Arc<Latch>) -> Vec<Arc<Latch>> {
+    let mut latches = vec![this.clone()];
+    let mut next = 0;
+    while let Some(latch) = latches.get(next) {
+        let children = latch.live_children();
+        latches.extend(children);
+        next += 1;
+    }
+    latches
+}
+
+/// Who holds this subtree open: the count, and the named guards of the
+/// whole subtree, consistent with each other.
+///
+/// Every registry of the subtree is locked (parents before children, the one
+/// lock order used anywhere for more than one registry) while the count is
+/// read and the names are collected. A named guard registers after taking
+/// its count and unregisters before releasing it, each under its registry's
+/// lock, so every name listed belongs to a guard whose count is in `count`:
+/// the names never outnumber the count.
+pub(super) fn holders(this: &Arc<Latch>, now: Instant) -> Holders {
+    let core = &this.core;
+    let latches = subtree(this);
+    let mut named = Vec::new();
+    // Paths first: they read only the latches' immutable names.
+    let paths: Vec<_> = latches.iter().map(|latch| latch.path()).collect();
+    let count = if mutant::is("names-first") || mutant::is("names-unlocked") {
+        // Each registry locked on its own, names before the count (a guard
+        // dropped between the reads is listed, not counted) or after it (a
+        // named clone made between the reads is listed, not counted).
+        let first = mutant::is("names-first");
+        let names = |named: &mut Vec<_>| {
+            for (latch, path) in latches.iter().zip(&paths) {
+                latch.registry.lock().snapshot_into(now, path, named);
+            }
+        };
+        if first {
+            names(&mut named);
+        }
+        let count = core.snapshot().count();
+        if !first {
+            names(&mut named);
+        }
+        count
+    } else {
+        let locked: Vec<_> = latches.iter().map(|latch| latch.registry.lock()).collect();
+        let count = core.snapshot().count();
+        for (registry, path) in locked.iter().zip(&paths) {
+            registry.snapshot_into(now, path, &mut named);
+        }
+        count
+    };
+    named.sort_by_key(|(since, _)| *since);
+    Holders {
+        count,
+        // Read after the count: every panicking release it saw is included
+        // (the panicked counter is raised before the release).
+        panicked: core.panicked(),
+        named: named.into_iter().map(|(_, s)| s).collect(),
+    }
+}
+
+/// A bounded drain's deadline has passed: the report if the latch drained
+/// after all (the last guard may go at the very moment), or the stragglers,
+/// from one snapshot.
+pub(super) fn give_up(this: &Arc<Latch>) -> Result<Report, Stragglers> {
+    let now = Instant::now();
+    let holders = holders(this, now);
+    if holders.count == 0 && this.is_triggered() {
+        return Ok(this.report());
+    }
+    let stragglers = Stragglers {
+        remaining: holders.count,
+        names: holders.named.iter().map(|s| s.name.clone()).collect(),
+        panicked: holders.panicked,
+        reason: this.reason(),
+        elapsed: this.since_trigger(now),
+        forced: this.is_forced(),
+        failures: this.failures(Shown::Snapshot).into(),
+        held: holders.named,
+    };
+    // Warn once per latch: a bounded drain polled in a loop would otherwise
+    // log a warning on every attempt.
+    trace_stragglers(&this.path(), &stragglers, this.warned.set(()));
+    Err(stragglers)
+}
+
+/// Makes a child latch of `parent`, linked weakly from its list, or refuses
+/// once `parent` is triggered (invariant 3); the child's anchor, for its
+/// first handle.
+pub(super) fn adopt(
+    parent: &Arc<Latch>,
+    name: Option<Cow<'static, str>>,
+) -> Result<Arc<Anchor<Latch>>, ShutdownStarted> {
+    if mutant::is("unlocked-child") && parent.is_triggered() {
+        return Err(ShutdownStarted);
+    }
+    let mut children = parent.children.lock();
+    // Checked under the lock the cascade takes after closing (invariant 3):
+    // either the trigger's cascade sees this child in the list, or this
+    // check sees `CLOSED`.
+    if parent.is_triggered() && !mutant::is("unlocked-child") {
+        return Err(ShutdownStarted);
+    }
+    if children.len() == children.capacity() {
+        // Amortized: drop the dead links only when the list would grow
+        // (invariant 5); the list then grows only if they were few.
+        children.retain(|child| child.strong_count() > 0);
+    }
+    let anchor = Arc::new(Anchor::new(Latch::new(Some(parent.clone()), name)));
+    children.push(Arc::downgrade(anchor.arc()));
+    Ok(anchor)
+}
+
+impl Latch {
+    /// The live child latches; drops the dead links on the way (invariant 5).
+    pub(super) fn live_children(&self) -> Vec<Arc<Latch>> {
+        let mut children = self.children.lock();
+        let mut live = Vec::with_capacity(children.len());
+        children.retain(|child| match child.upgrade() {
+            // Mutant: a child with no guard is taken for dead, though a
+            // future (or a grandchild) may still wait on it.
+            Some(child) if mutant::is("prune-by-count") && child.core.snapshot().count() == 0 => {
+                false
+            }
+            Some(child) => {
+                live.push(child);
+                true
+            }
+            None => false,
+        });
+        live
+    }
+}
