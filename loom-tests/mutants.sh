@@ -64,6 +64,9 @@ mutants=(
     "panic-cuts-wakes|promises|panicking_waker_vs_blocked_drainer"
     "spawn-hidden-count|promises|spawned_thread_is_one_guard"
     "spawn-no-defer|promises|spawned_panic_message_reaches_the_drain"
+    # The deferral that never ends early: a Drop of the unwinding that
+    # drains its own latch waits for itself.
+    "no-settle|promises|spawned_unwinding_drains_its_own_latch"
     # A child with no guard taken for dead by the cascade, though a future
     # still waits on it.
     "prune-by-count|handles|prune_vs_guard_turned_into_future"

@@ -109,3 +109,65 @@ fn dropping_the_root_of_a_live_chain_frees_every_tree() {
         drop(root);
     });
 }
+
+/// The adversary's wide tree: 100,000 children, half with a guard, three
+/// quarters of the handles dropped: the cascade still reaches every guard
+/// through the weak links.
+#[test]
+fn a_wide_tree_of_100_000_children_with_half_the_handles_dropped() {
+    on_small_stack(|| {
+        let root = Shutdown::new();
+        let n = 100_000;
+        let mut kids = Vec::with_capacity(n);
+        let mut guards = Vec::with_capacity(n);
+        for i in 0..n {
+            let c = root.child().unwrap();
+            if i % 2 == 0 {
+                guards.push(c.guard().unwrap());
+            }
+            kids.push(c);
+        }
+        // drop half the handles: weak links must still cascade
+        kids.truncate(n / 4);
+        assert_eq!(root.holders().count, n / 2);
+        root.trigger();
+        assert!(guards.iter().all(|g| g.is_triggered()));
+        drop(guards);
+        assert_eq!(
+            root.wait_drained_timeout(Duration::from_secs(10))
+                .unwrap()
+                .panicked,
+            0
+        );
+        drop(kids);
+    });
+}
+
+/// A 100,000-deep chain: build, guard at the bottom, trigger from the
+/// root, drop in both orders.
+#[test]
+fn a_chain_100_000_deep_with_only_the_bottom_handle_kept() {
+    on_small_stack(|| {
+        for bottom_first in [false, true] {
+            let root = Shutdown::new();
+            let mut chain = vec![root.clone()];
+            for _ in 0..100_000 {
+                let next = chain.last().unwrap().child().unwrap();
+                chain.push(next);
+            }
+            let g = chain.last().unwrap().guard().unwrap();
+            let bottom = chain.last().unwrap().clone();
+            if bottom_first {
+                chain.reverse();
+            }
+            // drop every handle but the bottom's clone: guards keep the chain
+            drop(chain);
+            root.trigger();
+            assert!(g.is_triggered());
+            drop(g);
+            root.wait_drained_timeout(Duration::from_secs(10)).unwrap();
+            drop(bottom);
+            drop(root);
+        }
+    });
+}

@@ -119,3 +119,39 @@ fn spawned_panic_message_reaches_the_drain() {
         assert!(worker.join().unwrap().is_err());
     });
 }
+
+/// Drains its latch when dropped (during the unwinding of a panic, here).
+struct DrainOnDrop(Shutdown);
+
+impl Drop for DrainOnDrop {
+    fn drop(&mut self) {
+        self.0.wait_drained();
+    }
+}
+
+/// A spawned thread's panic drops its guard, then a `Drop` of the same
+/// unwinding drains the thread's own latch: the deferred count must not hold
+/// that drain up (it would wait for itself).
+///
+/// The trigger comes from the thread itself, and the main thread only joins:
+/// loom runs a model's threads on one OS thread, so a thread that ran (and
+/// took a lock) while another is mid-unwinding would see `panicking()` and
+/// poison loom's inner mutex, a limit of loom, not of the crate.
+#[test]
+fn spawned_unwinding_drains_its_own_latch() {
+    quiet_deliberate_panics();
+    exhaustive(|| {
+        let shutdown = Shutdown::new();
+        let inner = shutdown.clone();
+        let worker = shutdown
+            .__loom_spawn_named("worker", move |guard| {
+                inner.trigger();
+                let _drain = DrainOnDrop(inner);
+                let _guard = guard;
+                panic!("deliberate: boom");
+            })
+            .unwrap();
+        assert!(worker.join().unwrap().is_err());
+        assert_eq!(shutdown.wait_drained().panicked, 1);
+    });
+}

@@ -378,6 +378,11 @@ impl<N: Node> Hold<N> {
         deferral::arm(self.ptr.as_ptr().cast_const().cast());
     }
 
+    /// Whether this thread holds a deferred count (`defer_release`).
+    pub(crate) fn is_deferred() -> bool {
+        deferral::is_held()
+    }
+
     /// The count this thread deferred (`defer_release`), as a hold again.
     ///
     /// Only holds of one node type are ever deferred (a latch's guards), so

@@ -173,6 +173,27 @@ mod imp {
 
 pub(crate) use imp::{fence, keep_alive, touch, Arc, KeepAlive, Mutex, OnceCell, Ordering, Weak};
 
+/// Declares a thread-local: std's, or under loom, loom's (loom runs a
+/// model's threads on one OS thread, so std's would be shared by them).
+macro_rules! thread_local_value {
+    ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = $init:expr;) => {
+        #[cfg(not(all(loom, feature = "loom")))]
+        std::thread_local!($(#[$attr])* $vis static $name: $t = $init;);
+        #[cfg(all(loom, feature = "loom"))]
+        loom::thread_local!($(#[$attr])* $vis static $name: $t = $init;);
+    };
+}
+pub(crate) use thread_local_value as thread_local;
+
+/// A number no other call of this process returns: an identity that, unlike
+/// an address, is never reused. std's atomic even under loom: it is an id,
+/// not synchronization, and a model needs no interleaving of it.
+pub(crate) fn unique_id() -> u64 {
+    #[allow(clippy::disallowed_types)]
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The thread parker of blocking waits (`wakers.rs`): std's, or loom's.
 #[cfg(not(all(loom, feature = "loom")))]
 pub(crate) mod thread {

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use super::futures::{Drained, PhasedDrain};
+use super::spawn::settle_deferred;
 use super::tree::{give_up, holders};
 use super::Shutdown;
 use crate::core::state::Until;
@@ -47,6 +48,7 @@ impl Shutdown {
     #[cold]
     #[inline(never)]
     fn wait_drained_slow(&self) -> Report {
+        settle_deferred(true);
         self.latch().core.wait(Until::Drained, None);
         self.latch().report()
     }
@@ -82,6 +84,7 @@ impl Shutdown {
     #[cold]
     #[inline(never)]
     fn try_wait_drained_slow(&self) -> Option<&Report> {
+        settle_deferred(true);
         let snapshot = self.latch().core.snapshot();
         let drained = if mutant::is("poll-before-drain") {
             // Takes the trigger for the end of the drain.
@@ -170,6 +173,7 @@ impl Shutdown {
     }
 
     fn drain_until(&self, deadline: Option<Instant>) -> Result<Report, Stragglers> {
+        settle_deferred(true);
         if self.latch().core.wait(Until::Drained, deadline) {
             Ok(self.latch().report())
         } else {
@@ -193,6 +197,7 @@ impl Shutdown {
     /// assert_eq!(readers.holders().named[0].name, "reader-1");
     /// ```
     pub fn holders(&self) -> Holders {
+        settle_deferred(false);
         holders(self.latch(), Instant::now())
     }
 
@@ -309,6 +314,7 @@ impl Shutdown {
     /// Under `--cfg loom`, a phase that would have to park with a deadline
     /// panics; `Duration::ZERO` phases only check.
     pub fn shutdown_phased(&self, grace: Duration, hard: Duration) -> Result<Report, Stragglers> {
+        settle_deferred(true);
         self.trigger();
         let latch = self.latch();
         let drained = || latch.core.snapshot().is_drained();

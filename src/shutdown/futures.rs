@@ -12,6 +12,7 @@ use pin_project_lite::pin_project;
 
 use super::guard::Guard;
 use super::latch::Latch;
+use super::spawn::settle_deferred;
 use super::tree::{force, give_up};
 use crate::core::state::Until;
 use crate::core::sync::Arc;
@@ -216,6 +217,7 @@ impl Future for Drained {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Report> {
         let this = self.get_mut();
         let latch = &this.latch;
+        settle_deferred(true);
         match latch.core.poll(Until::Drained, &mut this.key, cx) {
             Poll::Ready(()) => Poll::Ready(latch.report()),
             Poll::Pending => Poll::Pending,

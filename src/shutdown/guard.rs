@@ -12,6 +12,7 @@ use super::latch::{FailureRecord, Latch};
 use super::spawn::SPAWNED;
 use super::tree::trigger;
 use crate::core::hold::Hold;
+use crate::core::sync::unique_id;
 use crate::core::wakers::Key;
 use crate::mutant;
 use crate::report::Failure;
@@ -46,9 +47,12 @@ pub(super) struct Extra {
     named: Option<Named>,
     /// Where [`vital`](Guard::vital) marked it; `None` for ordinary guards.
     pub(super) vital: Option<&'static Location<'static>>,
-    /// The guard a thread of [`Shutdown::spawn`](crate::Shutdown::spawn) was handed: if that
-    /// thread's panic drops it, its release waits for the spawn's wrapper.
-    pub(super) spawn: bool,
+    /// The identity of the guard a thread of
+    /// [`Shutdown::spawn`](crate::Shutdown::spawn) was handed (0 for any
+    /// other guard): if that thread's panic drops it, its release waits for
+    /// the spawn's wrapper. A process-wide unique number, never an address
+    /// (an address may be reused by a guard of another thread).
+    pub(super) spawn: u64,
     /// A failure of this guard is recorded (`fail`): its drop records none.
     pub(super) failed: bool,
 }
@@ -88,12 +92,11 @@ impl Guard {
     }
 
     /// Makes this the spawn guard of the thread about to start
-    /// ([`spawn_body`]); returns its identity, the address of its `Extra`
-    /// (stable while the guard lives, wherever it moves).
-    pub(super) fn mark_spawned(&mut self) -> usize {
-        let extra = self.extra_mut();
-        extra.spawn = true;
-        extra as *const Extra as usize
+    /// (`spawn::spawn_body`); returns its identity.
+    pub(super) fn mark_spawned(&mut self) -> u64 {
+        let id = unique_id();
+        self.extra_mut().spawn = id;
+        id
     }
 
     /// Whether the latch has been triggered: time to wind down.
@@ -338,10 +341,11 @@ impl Guard {
         let site = self.vital_site().unwrap_or(caller);
         let reason = reason.into();
         let why = format!("failed: {reason}");
-        self.record_failure(site, reason.into_owned(), Some(&why), false);
-        // One failure per guard: its drop (maybe during unwinding) must not
+        // One failure per guard: its drop (maybe during unwinding, maybe
+        // the unwinding of a trigger waker's panic resumed below) must not
         // record a second one.
         self.extra_mut().failed = true;
+        self.record_failure(site, reason.into_owned(), Some(&why), false);
     }
 
     /// Records a failure of this guard on its latch (and its ancestors);
@@ -391,7 +395,7 @@ impl Guard {
             // Inside a thread of `Shutdown::spawn`: its wrapper replaces this
             // "panicked" with the panic's message, unless a drain's report
             // has shown the record by then (see `run_recording_panic`).
-            SPAWNED.with(|spawned| {
+            let _ = SPAWNED.try_with(|spawned| {
                 if let Some(spawned) = &mut *spawned.borrow_mut() {
                     spawned.records.push(record);
                 }
@@ -454,14 +458,14 @@ impl Guard {
             }
         }
         let extra = self.extra.as_deref().expect("checked above");
-        let spawn = extra.spawn && self.is_this_threads_spawn_guard(extra);
+        let spawn = extra.spawn != 0 && self.is_this_threads_spawn_guard(extra);
         if spawn && unwinding && !mutant::is("spawn-no-defer") {
             // The spawn guard, dropped by its thread's panic: its count (and
             // its name) stay until the wrapper has put the panic's message
             // in (`run_recording_panic`); the hold's drop, right after this,
             // defers its release to it.
             let name = extra.named.as_ref().map(|named| named.id);
-            SPAWNED.with(|spawned| {
+            let _ = SPAWNED.try_with(|spawned| {
                 if let Some(spawned) = &mut *spawned.borrow_mut() {
                     spawned.name = name;
                 }
@@ -477,17 +481,19 @@ impl Guard {
     }
 
     /// Whether this is the spawn guard of the thread running this code; if
-    /// so, it forgets the guard's identity (the guard is being dropped, and
-    /// its address may be reused).
+    /// so, the thread forgets it (the guard is being dropped).
     pub(super) fn is_this_threads_spawn_guard(&self, extra: &Extra) -> bool {
-        let me = extra as *const Extra as usize;
-        SPAWNED.with(|spawned| match &mut *spawned.borrow_mut() {
-            Some(spawned) if spawned.guard == me => {
-                spawned.guard = 0;
-                true
-            }
-            _ => false,
-        })
+        // `try_with`: a guard dropped by a thread-local's destructor, after
+        // this thread's spawn slot is gone, is simply not deferred.
+        SPAWNED
+            .try_with(|spawned| match &mut *spawned.borrow_mut() {
+                Some(spawned) if spawned.guard == extra.spawn => {
+                    spawned.guard = 0;
+                    true
+                }
+                _ => false,
+            })
+            .unwrap_or(false)
     }
 }
 

@@ -271,6 +271,7 @@ impl Shutdown {
     /// assert_eq!((shutdown.count(), child.count()), (2, 1));
     /// ```
     pub fn count(&self) -> usize {
+        spawn::settle_deferred(false);
         self.latch().core.snapshot().count()
     }
 

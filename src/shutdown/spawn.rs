@@ -20,10 +20,9 @@ use crate::report::{Failure, ShutdownStarted};
 
 /// This thread's spawn ([`Shutdown::spawn`](crate::Shutdown::spawn)), while its body runs.
 pub(super) struct Spawned {
-    /// The spawn guard: the address of its [`Extra`], while it lives (0 once
-    /// it is dropped, so a later allocation at that address is not taken
-    /// for it).
-    pub(super) guard: usize,
+    /// The spawn guard's identity (`Extra::spawn`), while it lives (0 once
+    /// it is dropped).
+    pub(super) guard: u64,
     /// The failure records made while this thread unwinds (vital or named
     /// guards dropped by the panic): the panic's message goes into them.
     pub(super) records: Vec<SharedRecord>,
@@ -33,9 +32,9 @@ pub(super) struct Spawned {
     pub(super) name: Option<u64>,
 }
 
-std::thread_local! {
+crate::core::sync::thread_local! {
     /// In a thread of `Shutdown::spawn`: its spawn (see [`Spawned`]).
-    pub(super) static SPAWNED: RefCell<Option<Spawned>> = const { RefCell::new(None) };
+    pub(super) static SPAWNED: RefCell<Option<Spawned>> = RefCell::new(None);
 }
 
 /// The body of a thread of `Shutdown::spawn` / `spawn_named`: `f` runs with
@@ -84,14 +83,15 @@ pub(super) fn spawn_thread<T: Send + 'static>(
 /// counts one guard per thread. If the panic drops it, its release is
 /// deferred to here (`Hold::defer_release`), after the record is made: the
 /// spawning latch (and its ancestors) cannot drain (and cache a report)
-/// while the panic's message is still on its way. A vital guard of another
-/// latch has no such deferral: that latch may drain while this thread is
-/// still unwinding, and if a report shows the record first, the record
-/// keeps "panicked" (its text never changes once shown, so every report of
-/// it agrees). Deferring that release would hold it across the drops the
-/// unwinding still runs, and one of them may wait for that very latch.
+/// while the panic's message is still on its way. Two cases end the
+/// deferral early ([`settle_deferred`]): the body catches the panic itself,
+/// or the unwinding waits for a drain (a `Drop` that shuts its latch down
+/// would otherwise wait for itself). A vital guard of another latch has no
+/// deferral: that latch may drain while this thread is still unwinding, and
+/// if a report shows the record first, the record keeps "panicked" (its text
+/// never changes once shown, so every report of it agrees).
 pub(super) fn run_recording_panic<T>(
-    guard: usize,
+    guard: u64,
     latch: Arc<Latch>,
     name: Option<String>,
     site: &'static Location<'static>,
@@ -105,10 +105,10 @@ pub(super) fn run_recording_panic<T>(
         })
     });
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
-    let spawned = SPAWNED.with(|spawned| spawned.borrow_mut().take());
-    // The spawn guard's count, if the panic dropped it (or a panic the body
-    // caught itself): still held, so the drain waits for what follows.
+    // The spawn guard's count, if the panic dropped it: still held, so the
+    // drain waits for the message.
     let deferred = Hold::<Latch>::take_deferred();
+    let spawned = SPAWNED.with(|spawned| spawned.borrow_mut().take());
     if let (Err(payload), Some(spawned)) = (&result, &spawned) {
         let message = payload
             .downcast_ref::<&str>()
@@ -141,19 +141,59 @@ pub(super) fn run_recording_panic<T>(
             });
         }
     }
-    if let Some(id) = spawned.and_then(|spawned| spawned.name) {
-        // Before the count goes: a straggler list never names a guard
-        // already released.
-        latch.registry.lock().remove(id);
-    }
     if let Some(hold) = deferred {
-        hold.release_panicked();
+        // A waker that panics as this release announces the drain does not
+        // replace the thread's own outcome (its message was printed by the
+        // panic hook when it happened): every other waiter is woken and
+        // every count given back before the panic comes here.
+        let name = spawned.and_then(|spawned| spawned.name);
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            release_deferred(hold, name);
+        }));
     }
     drop(latch);
     match result {
         Ok(value) => value,
         Err(payload) => std::panic::resume_unwind(payload),
     }
+}
+
+/// Gives back a spawn guard's deferred count, counted as panicked, its
+/// name first (a straggler list never names a guard already released).
+fn release_deferred(hold: Hold<Latch>, name: Option<u64>) {
+    if let Some(id) = name {
+        hold.node().registry.lock().remove(id);
+    }
+    hold.release_panicked();
+}
+
+/// Ends this thread's deferral early (see [`run_recording_panic`]): when the
+/// thread is no longer unwinding (its body caught the panic that dropped the
+/// spawn guard, so no message is coming), or when `waiting` (the caller is
+/// about to wait for a drain, or to look at who holds one open, and the
+/// deferred count must not hold it up or be seen). The panic's message, if
+/// one comes, still reaches the records no report has shown yet.
+///
+/// Called by the drains (blocking and async), `count`, `holders` and the
+/// straggler snapshot. One thread-local read when nothing is deferred.
+pub(super) fn settle_deferred(waiting: bool) {
+    // Mutant: the deferral never ends early; a drain in the unwinding
+    // waits for itself.
+    if !Hold::<Latch>::is_deferred() || mutant::is("no-settle") {
+        return;
+    }
+    // Still unwinding and only looking: the message may yet come.
+    if !waiting && std::thread::panicking() {
+        return;
+    }
+    let Some(hold) = Hold::<Latch>::take_deferred() else {
+        return;
+    };
+    let name = SPAWNED
+        .try_with(|spawned| spawned.borrow_mut().as_mut().and_then(|s| s.name.take()))
+        .ok()
+        .flatten();
+    release_deferred(hold, name);
 }
 
 impl Shutdown {

@@ -123,12 +123,25 @@ pub(super) fn for_each_below(this: &Latch, mut f: impl FnMut(&Arc<Latch>)) {
 }
 
 /// `this` and every live descendant, parents before children, without
-/// recursion.
-pub(super) fn subtree(this: &Arc<Latch>) -> Vec<Arc<Latch>> {
-    let mut latches = vec![this.clone()];
+/// recursion, each with its path (`Latch::path`), built from its parent's
+/// as the walk goes down: one walk to the root for `this`, then constant
+/// work per latch, so a deep chain costs linear time.
+pub(super) fn subtree_with_paths(this: &Arc<Latch>) -> Vec<(Arc<Latch>, String)> {
+    let mut latches = vec![(this.clone(), this.path())];
     let mut next = 0;
-    while let Some(latch) = latches.get(next) {
-        let children = latch.live_children();
+    while let Some((latch, path)) = latches.get(next) {
+        let children: Vec<_> = latch
+            .live_children()
+            .into_iter()
+            .map(|child| {
+                let path = match (&child.name, path.is_empty()) {
+                    (None, _) => path.clone(),
+                    (Some(name), true) => name.to_string(),
+                    (Some(name), false) => format!("{path}/{name}"),
+                };
+                (child, path)
+            })
+            .collect();
         latches.extend(children);
         next += 1;
     }
@@ -146,10 +159,9 @@ pub(super) fn subtree(this: &Arc<Latch>) -> Vec<Arc<Latch>> {
 /// the names never outnumber the count.
 pub(super) fn holders(this: &Arc<Latch>, now: Instant) -> Holders {
     let core = &this.core;
-    let latches = subtree(this);
-    let mut named = Vec::new();
     // Paths first: they read only the latches' immutable names.
-    let paths: Vec<_> = latches.iter().map(|latch| latch.path()).collect();
+    let (latches, paths): (Vec<_>, Vec<_>) = subtree_with_paths(this).into_iter().unzip();
+    let mut named = Vec::new();
     let count = if mutant::is("names-first") || mutant::is("names-unlocked") {
         // Each registry locked on its own, names before the count (a guard
         // dropped between the reads is listed, not counted) or after it (a
@@ -230,8 +242,12 @@ pub(super) fn adopt(
     }
     if children.len() == children.capacity() {
         // Amortized: drop the dead links only when the list would grow
-        // (invariant 5); the list then grows only if they were few.
+        // (invariant 5), then leave as much room as there are live links,
+        // so that the next walk of the list comes only after as many
+        // children more: constant work per child, however many live.
         children.retain(|child| child.strong_count() > 0);
+        let live = children.len();
+        children.reserve(live.max(4));
     }
     let anchor = Arc::new(Anchor::new(Latch::new(Some(parent.clone()), name)));
     children.push(Arc::downgrade(anchor.arc()));

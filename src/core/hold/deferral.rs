@@ -13,8 +13,8 @@ enum Slot {
     Held(*const ()),
 }
 
-std::thread_local! {
-    static SLOT: Cell<Slot> = const { Cell::new(Slot::Empty) };
+crate::core::sync::thread_local! {
+    static SLOT: Cell<Slot> = Cell::new(Slot::Empty);
 }
 
 pub(super) fn arm(node: *const ()) {
@@ -42,6 +42,12 @@ pub(super) fn claim(node: *const ()) -> bool {
         armed
     })
     .unwrap_or(false)
+}
+
+/// Whether a count is deferred (one thread-local read).
+pub(super) fn is_held() -> bool {
+    SLOT.try_with(|slot| matches!(slot.get(), Slot::Held(_)))
+        .unwrap_or(false)
 }
 
 pub(super) fn take() -> Option<*const ()> {

@@ -1,0 +1,1 @@
+//! The loom models of `app` live in `tests/`.
