@@ -13,7 +13,7 @@
 //! With quiescent a count exists only as a `Token` the spawner hands out, and
 //! it is released once, by `Drop`. There is no `done()` to call a third time;
 //! dropping a token twice does not compile (error[E0382], see the `Token`
-//! docs and tests/ui/token_released_twice.rs).
+//! docs and ui-tests/tests/ui/token_released_twice.rs).
 #![allow(clippy::disallowed_types)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -532,6 +532,9 @@ pub fn print(config: &Config, outcome: &Outcome) {
         },
         match (outcome.clients_done, outcome.nothing_lost()) {
             (false, _) => " (clients still running: counts incomplete)",
+            (true, true) if outcome.abandoned > 0 => {
+                " (every copy delivered or abandoned on purpose)"
+            }
             (true, true) => " (nothing lost)",
             (true, false) => " (LOST MESSAGES)",
         }

@@ -9,6 +9,10 @@
 //! ```sh
 //! cargo run --release --example hub_async -- --clients 16 --seconds 2
 //! ```
+//!
+//! Its flags are `hub`'s, with the same defaults (8 clients, 3 s, a 2 s grace,
+//! a 1 s forced phase), except `--stuck` and `--panic`, which only `hub`
+//! has: `hub` shows those failures; this one shows the same drain on tokio.
 #![allow(clippy::disallowed_types)]
 
 use std::collections::HashMap;
@@ -38,7 +42,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             clients: 8,
-            seconds: 2.0,
+            seconds: 3.0,
             grace: 2.0,
             hard: 1.0,
         }
@@ -50,6 +54,11 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Config, Str
     let mut config = Config::default();
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
+        if flag == "--stuck" || flag == "--panic" {
+            return Err(format!(
+                "{flag} is a flag of `hub` only (cargo run --release --example hub -- {flag})"
+            ));
+        }
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let bad = || format!("bad value {value:?} for {flag}");
         let seconds = || {
@@ -314,7 +323,9 @@ fn main() {
     let config = match parse_args(std::env::args().skip(1)) {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("hub_async: {e}\nusage: hub_async [--clients N] [--seconds S] [--grace S]");
+            eprintln!(
+                "hub_async: {e}\nusage: hub_async [--clients N] [--seconds S] [--grace S] [--hard S]"
+            );
             std::process::exit(2);
         }
     };
@@ -345,10 +356,10 @@ fn main() {
         } else {
             String::new()
         },
-        if lost {
-            " (LOST MESSAGES)"
-        } else {
-            " (nothing lost)"
+        match (lost, abandoned > 0) {
+            (true, _) => " (LOST MESSAGES)",
+            (false, true) => " (every copy delivered or abandoned on purpose)",
+            (false, false) => " (nothing lost)",
         }
     );
     match &result {

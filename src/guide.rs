@@ -124,34 +124,44 @@
 //!
 //! # Model-checking your code with quiescent and loom
 //!
-//! Enable quiescent's `loom` feature for loom builds and build your tests with
-//! `--cfg loom`: every atomic, lock and wake-up inside quiescent then goes
-//! through loom, reference counts included, so your models explore our
-//! interleavings together with yours.
+//! Enable quiescent's `loom` feature for loom builds and build your models
+//! with `--cfg loom`: every atomic, lock, parker and wake-up inside quiescent
+//! then goes through loom, reference counts included, so your models explore
+//! our interleavings together with yours. Building with `--cfg loom` but
+//! without the feature stops with one error, quiescent's own, that says so.
+//!
+//! `RUSTFLAGS="--cfg loom"` reaches every crate of the build. tokio, for one,
+//! hides `tokio::net` under `--cfg loom`, so an application that uses it
+//! stops compiling. Keep the models in a package of their own, which depends
+//! on quiescent (with `loom`) and loom but not on tokio, and build them into a
+//! target directory of their own, so the flag never meets the application's
+//! build. The recipe, which CI runs on a tiny tokio application
+//! (`docs/loom-recipe/` in the repository):
 //!
 //! ```toml
-//! [target.'cfg(loom)'.dev-dependencies]
-//! loom = "0.7"
+//! # app-loom/Cargo.toml: the models, next to the application's package
+//! [dependencies]
 //! quiescent = { version = "0.1", features = ["loom"] }
+//! loom = "0.7"
 //!
 //! [lints.rust]
 //! # Tell rustc that `cfg(loom)` is expected.
 //! unexpected_cfgs = { level = "warn", check-cfg = ["cfg(loom)"] }
 //! ```
 //!
-//! Run the models in release mode (loom explores thousands of executions):
-//!
 //! ```sh
-//! RUSTFLAGS="--cfg loom" cargo test --release --test loom
+//! cargo run -p app                                   # the application, as usual
+//! RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+//!     cargo test -p app-loom --release               # its models (loom explores thousands of executions)
 //! ```
 //!
-//! A worked model (`tests/loom.rs`): a worker's write must be visible after
-//! the drain, in every interleaving of the drop, the trigger and the wait.
-//! Building with `--cfg loom` but without quiescent's `loom` feature is a
-//! compile error that says so.
+//! A worked model (`app-loom/tests/drain.rs`): a worker's write must be
+//! visible after the drain, in every interleaving of the drop, the trigger
+//! and the wait.
 //!
 //! ```
-//! // In tests/loom.rs, with `#[test]` on the function.
+//! // In app-loom/tests/drain.rs, under `#![cfg(loom)]`, with `#[test]` on
+//! // the function.
 //! #[cfg(loom)]
 //! fn worker_write_is_visible_after_the_drain() {
 //!     use loom::sync::atomic::{AtomicUsize, Ordering};
@@ -177,5 +187,5 @@
 //! }
 //! ```
 //!
-//! `loom-tests/` in the repository holds 35 such models of quiescent itself,
-//! written against the public API exactly like this one.
+//! `loom-tests/` in the repository holds quiescent's own models, written
+//! against the public API exactly like this one.

@@ -366,3 +366,58 @@ fn readme_quotes_the_stuck_workers_real_site() {
         "README.md quotes examples/hub.rs:{quoted}, the guard is made at line {call}"
     );
 }
+
+/// The README: `hub_async` takes `hub`'s flags with `hub`'s defaults, except
+/// `--stuck` and `--panic`, which it refuses by name.
+#[test]
+fn hub_async_shares_hubs_flags_and_defaults_but_stuck_and_panic() {
+    let (h, a) = (hub::Config::default(), hub_async::Config::default());
+    assert_eq!(
+        (h.clients, h.seconds, h.grace, h.hard),
+        (a.clients, a.seconds, a.grace, a.hard)
+    );
+    let flags = [
+        "--clients",
+        "5",
+        "--seconds",
+        "1.5",
+        "--grace",
+        "0.5",
+        "--hard",
+        "0",
+    ];
+    let h = hub::parse_args(flags.iter().map(|s| s.to_string())).unwrap();
+    let a = hub_async::parse_args(flags.iter().map(|s| s.to_string())).unwrap();
+    assert_eq!(
+        (h.clients, h.seconds, h.grace, h.hard),
+        (a.clients, a.seconds, a.grace, a.hard)
+    );
+    for only_hub in ["--stuck", "--panic"] {
+        let err = hub_async::parse_args([only_hub.to_string()]).unwrap_err();
+        assert!(err.contains(only_hub), "{err}");
+    }
+}
+
+/// The README: `--grace 0` forces at once (copies still queued are abandoned
+/// on purpose, and the report says so rather than "nothing lost"), and
+/// `--grace 0 --hard 0` gives up at once, naming whoever was still busy.
+#[test]
+fn hub_with_no_grace_and_no_hard_phase_gives_up_at_once() {
+    bounded(60, || {
+        let config = hub::Config {
+            grace: 0.0,
+            hard: 0.0,
+            ..quick(3)
+        };
+        let outcome = hub::run(&config, quiescent::Shutdown::new()).unwrap();
+        assert!(outcome.nothing_lost(), "{outcome:?}");
+        match &outcome.result {
+            Ok(report) => assert!(report.forced, "{report}"),
+            Err(stragglers) => {
+                assert!(stragglers.forced && stragglers.remaining > 0);
+                assert!(!stragglers.names.is_empty(), "{stragglers}");
+                assert_eq!(outcome.exit_code(), 1);
+            }
+        }
+    });
+}

@@ -156,7 +156,7 @@
 //!   `panic-cuts-wakes`) and `promises::spawned_panic_message_reaches_the_drain`
 //!   (D; mutant `spawn-no-defer`).
 //! * AddressSanitizer: `tests/races.rs` hammers every "a handle goes" against
-//!   "the last hold goes / notifies", `tests/wakers.rs` panics out of wakers
+//!   "the last hold goes / notifies", `tests/suite/wakers.rs` panics out of wakers
 //!   on every path, and `.ci/sanitizers` runs the test suite under ASan and
 //!   LeakSanitizer.
 

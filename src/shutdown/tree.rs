@@ -37,11 +37,11 @@
 //! 5. **A dead link is final**: a `Weak` that fails to upgrade never
 //!    upgrades again, so pruning it (when the list would grow, or during a
 //!    walk) loses nothing. No count is read to decide it: there is no order
-//!    of reads to get wrong. *Checked by* `tests/deep.rs`, the prune unit
+//!    of reads to get wrong. *Checked by* `tests/suite/deep.rs`, the prune unit
 //!    tests (`shutdown/tests.rs`).
 //! 6. **Walks are loops**: the cascade and the subtree walks use work
 //!    lists, so a chain 10,000 latches deep costs no stack. *Checked by*
-//!    `tests/deep.rs`.
+//!    `tests/suite/deep.rs`.
 //!
 //! # Deadlock safety
 //!

@@ -3,7 +3,7 @@
 //! futures-executor.
 #![allow(clippy::disallowed_types)] // tests use std sync types directly
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! JoinHandle payloads.
 #![allow(clippy::disallowed_types)]
 
-mod common;
+use crate::common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc};

@@ -4,7 +4,7 @@
 //! of `Instant`'s range. Adapted from the second adversary session of issue
 //! 13; every body is bounded, so a lost wake-up fails instead of hanging.
 
-mod common;
+use crate::common;
 
 use common::bounded;
 use quiescent::{Shutdown, WaitGroup};

@@ -3,7 +3,7 @@
 //! and the latch's reason.
 #![allow(clippy::disallowed_types)] // tests use std sync types directly
 
-mod common;
+use crate::common;
 
 use std::sync::mpsc;
 use std::thread;
@@ -26,7 +26,7 @@ fn fail_triggers_its_own_latch_and_keeps_the_cause() {
     );
     assert_eq!(
         jobs.reason().as_deref(),
-        Some(format!("\"parse\" (tests/policy.rs:{line}) failed: bad input").as_str())
+        Some(format!("\"parse\" (tests/suite/policy.rs:{line}) failed: bad input").as_str())
     );
     drop(fetch);
     let report = jobs.wait_drained();
@@ -42,12 +42,12 @@ fn fail_triggers_its_own_latch_and_keeps_the_cause() {
     );
     assert_eq!(
         (failure.site.file(), failure.site.line()),
-        ("tests/policy.rs", line)
+        ("tests/suite/policy.rs", line)
     );
     let text = report.to_string();
     assert!(
         text.contains(&format!(
-            "; failed: jobs: \"parse\" (tests/policy.rs:{line}): bad input"
+            "; failed: jobs: \"parse\" (tests/suite/policy.rs:{line}): bad input"
         )),
         "{text}"
     );
@@ -71,7 +71,7 @@ fn a_later_failure_keeps_the_first_reason() {
     assert!(
         report
             .to_string()
-            .contains("; failed: a guard (tests/policy.rs:"),
+            .contains("; failed: a guard (tests/suite/policy.rs:"),
         "{report}"
     );
 }
@@ -92,7 +92,7 @@ fn a_vital_guard_dropped_by_a_panic_fails_its_latch() {
     assert!(other.is_triggered());
     assert_eq!(
         jobs.reason().as_deref(),
-        Some(format!("a guard (tests/policy.rs:{line}) panicked").as_str())
+        Some(format!("a guard (tests/suite/policy.rs:{line}) panicked").as_str())
     );
     drop(other);
     let report = jobs.wait_drained();
@@ -138,7 +138,7 @@ fn spawn_named_records_the_panic_message_and_still_reports_the_panic() {
     // The latch's reason (from the vital guard's drop) names the worker.
     let reason = jobs.reason().unwrap();
     assert!(
-        reason.starts_with("\"worker\" (tests/policy.rs:"),
+        reason.starts_with("\"worker\" (tests/suite/policy.rs:"),
         "{reason}"
     );
 
@@ -164,7 +164,7 @@ fn stragglers_list_the_failures_too() {
     assert_eq!(s.failures.len(), 1);
     assert!(
         s.to_string()
-            .contains("; failed: \"broken\" (tests/policy.rs:"),
+            .contains("; failed: \"broken\" (tests/suite/policy.rs:"),
         "{s}"
     );
     drop(stuck);

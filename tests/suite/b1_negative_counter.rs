@@ -4,10 +4,10 @@
 //! reader with no `Add`; each deferred `Done`: three `Done`s for two `Add`s.
 //! Here a count exists only as a token handed out by the spawner, released
 //! exactly once by `Drop`; there is no call that could release it twice
-//! (`tests/ui/token_released_twice.rs` shows the attempt does not compile).
+//! (`ui-tests/tests/ui/token_released_twice.rs` shows the attempt does not compile).
 #![allow(clippy::disallowed_types)]
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

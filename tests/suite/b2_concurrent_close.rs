@@ -5,7 +5,7 @@
 //! `trigger` wins, every caller returns only after the drain, none panics.
 #![allow(clippy::disallowed_types)]
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Barrier};
 use std::thread;

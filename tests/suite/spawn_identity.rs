@@ -5,7 +5,7 @@
 //! and A's panic drops it: A takes it for its own spawn guard.
 #![allow(clippy::disallowed_types)]
 
-mod common;
+use crate::common;
 
 use std::sync::mpsc;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! by the panic are named, and the OS thread carries the name.
 #![allow(clippy::disallowed_types)] // tests use std sync types directly
 
-mod common;
+use crate::common;
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -141,12 +141,12 @@ fn a_named_guard_dropped_by_a_panic_is_named_in_the_report() {
         assert_eq!(failure.latch, "workers");
         assert_eq!(
             (failure.site.file(), failure.site.line()),
-            ("tests/spawn.rs", line)
+            ("tests/suite/spawn.rs", line)
         );
         assert_eq!(failure.reason, "panicked");
         let text = report.to_string();
         assert!(
-            text.contains("workers: \"worker-2\" (tests/spawn.rs:"),
+            text.contains("workers: \"worker-2\" (tests/suite/spawn.rs:"),
             "{text}"
         );
 

@@ -6,42 +6,45 @@
 
 /// `(file, source)` of the modules that define the public types.
 const SOURCES: [(&str, &str); 12] = [
-    ("src/wait_group.rs", include_str!("../src/wait_group.rs")),
+    ("src/wait_group.rs", include_str!("../../src/wait_group.rs")),
     (
         "src/shutdown/mod.rs",
-        include_str!("../src/shutdown/mod.rs"),
+        include_str!("../../src/shutdown/mod.rs"),
     ),
     (
         "src/shutdown/drain.rs",
-        include_str!("../src/shutdown/drain.rs"),
+        include_str!("../../src/shutdown/drain.rs"),
     ),
     (
         "src/shutdown/spawn.rs",
-        include_str!("../src/shutdown/spawn.rs"),
+        include_str!("../../src/shutdown/spawn.rs"),
     ),
     (
         "src/shutdown/guard.rs",
-        include_str!("../src/shutdown/guard.rs"),
+        include_str!("../../src/shutdown/guard.rs"),
     ),
     (
         "src/shutdown/futures.rs",
-        include_str!("../src/shutdown/futures.rs"),
+        include_str!("../../src/shutdown/futures.rs"),
     ),
     (
         "src/shutdown/latch.rs",
-        include_str!("../src/shutdown/latch.rs"),
+        include_str!("../../src/shutdown/latch.rs"),
     ),
     (
         "src/shutdown/tree.rs",
-        include_str!("../src/shutdown/tree.rs"),
+        include_str!("../../src/shutdown/tree.rs"),
     ),
-    ("src/report/mod.rs", include_str!("../src/report/mod.rs")),
-    ("src/report/text.rs", include_str!("../src/report/text.rs")),
+    ("src/report/mod.rs", include_str!("../../src/report/mod.rs")),
+    (
+        "src/report/text.rs",
+        include_str!("../../src/report/text.rs"),
+    ),
     (
         "src/report/registry.rs",
-        include_str!("../src/report/registry.rs"),
+        include_str!("../../src/report/registry.rs"),
     ),
-    ("src/signals.rs", include_str!("../src/signals.rs")),
+    ("src/signals.rs", include_str!("../../src/signals.rs")),
 ];
 
 /// Each `pub fn` with its doc comment (the `///` lines above it).
@@ -173,4 +176,35 @@ fn every_timed_wait_has_a_loom_section() {
         .map(|(at, _, _)| at.clone())
         .collect();
     assert!(missing.is_empty(), "no `# Loom` section: {missing:#?}");
+}
+
+/// The README's loom figures are the suite's: the models in
+/// `loom-tests/tests/`, how many run with a preemption bound, and the
+/// mutants of `loom-tests/mutants.sh`.
+#[test]
+fn the_readme_counts_the_loom_models_and_mutants_it_has() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (mut models, mut bounded) = (0, 0);
+    for entry in std::fs::read_dir(root.join("loom-tests/tests")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        models += text.matches("#[test]").count();
+        bounded += text.matches("    bounded(").count() + text.matches("    bounded_at(").count();
+    }
+    let script = std::fs::read_to_string(root.join("loom-tests/mutants.sh")).unwrap();
+    let mut mutants: Vec<&str> = script
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix('"'))
+        .filter_map(|l| l.split('|').next())
+        .filter(|m| !m.is_empty() && m.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+        .collect();
+    mutants.sort_unstable();
+    mutants.dedup();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let claim = format!(
+        "runs {models} models in CI, {} of them exhaustively",
+        models - bounded
+    );
+    assert!(readme.contains(&claim), "README should say: {claim}");
+    let claim = format!("shows each can fail: {} deliberately broken", mutants.len());
+    assert!(readme.contains(&claim), "README should say: {claim}");
 }

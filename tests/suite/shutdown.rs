@@ -2,7 +2,7 @@
 //! reasons, panics, timeouts and handle lifetimes.
 #![allow(clippy::disallowed_types)] // tests use std sync types directly
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;

@@ -5,7 +5,7 @@
 //! stack, far less than one frame per latch would need, so a walk that
 //! recurses crashes the test instead of passing by luck.
 
-mod common;
+use crate::common;
 
 use std::sync::mpsc;
 use std::thread;

@@ -1,7 +1,7 @@
 //! `WaitGroup` and `Token`: counting, blocking, timed waits, panics, lifetimes.
 #![allow(clippy::disallowed_types)] // tests use std atomics directly
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;

@@ -6,7 +6,7 @@
 //! (`panicked`), unlike Go 1.25's `wg.Go`, which let `Wait` return as if all
 //! were well (golang/go #76126).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

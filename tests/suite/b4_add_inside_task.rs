@@ -5,7 +5,7 @@
 //! moment the last spawn returns still counts every worker.
 #![allow(clippy::disallowed_types)]
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! dropped in every order across threads, on trees. Meant for ASan.
 #![allow(clippy::disallowed_types)]
 
-mod common;
+use crate::common;
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -6,7 +6,7 @@
 //! Every test is bounded: a deadlock fails within seconds.
 #![allow(clippy::disallowed_types)] // tests use std sync types directly
 
-mod common;
+use crate::common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! futures-executor, an independent second executor.
 
 #![allow(clippy::disallowed_types)] // tests use std atomics directly
-mod common;
+use crate::common;
 
 use std::future::Future;
 use std::pin::pin;

@@ -6,7 +6,7 @@
 //! after it. Thousands of racing rounds, on a root latch and on a child.
 #![allow(clippy::disallowed_types)]
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Barrier};
 use std::thread;
