@@ -69,6 +69,79 @@
 //! }
 //! ```
 //!
+//! # Running under Kubernetes or systemd
+//!
+//! An orchestrator stops a service in stages, and quiescent has one for
+//! each: **announce** (the readiness probe turns "not ready", load balancers
+//! stop sending, requests in flight and still arriving are served),
+//! **trigger** (new work refused, holders told), **drain** within a grace
+//! period, **force** (holders abandon in-flight work) for a hard period, and
+//! **exit**, naming whoever still holds on.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use quiescent::Shutdown;
+//!
+//! let (notice, grace, hard) = (Duration::from_secs(5), Duration::from_secs(20), Duration::from_secs(5));
+//! let shutdown = Shutdown::new();
+//! shutdown.notify_systemd(); // under systemd: STOPPING=1 and a status line per stage
+//! // SIGTERM announces; the notice's end (or a second signal) triggers;
+//! // the next signal forces, the one after exits naming the stragglers.
+//! shutdown.signals().notice(notice).install()?;
+//!
+//! // ... serve; the readiness probe answers 503 once `shutdown.is_announced()` ...
+//!
+//! shutdown.wait_triggered();
+//! match shutdown.shutdown_phased(grace, hard) {
+//!     Ok(report) => println!("{report}"),
+//!     Err(stragglers) => {
+//!         eprintln!("{stragglers:#}");
+//!         std::process::exit(1);
+//!     }
+//! }
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! The same stages without signals, as a test drives them:
+//!
+//! ```
+//! use std::time::Duration;
+//! use quiescent::{Cause, Shutdown};
+//!
+//! let shutdown = Shutdown::new();
+//! let request = shutdown.guard_named("GET /slow").unwrap();
+//! shutdown.announce(); // the readiness probe: 503 from now on
+//! assert!(shutdown.is_announced() && shutdown.guard().is_ok()); // still served
+//! shutdown.trigger_with_cause(Cause::Signal(15)); // the notice is over
+//! assert!(shutdown.guard().is_err());
+//! drop(request); // the request in flight completes within the grace
+//! let report = shutdown.shutdown_phased(Duration::from_secs(20), Duration::from_secs(5)).unwrap();
+//! assert_eq!(report.reason.as_deref(), Some("SIGTERM"));
+//! assert!(!report.forced);
+//! ```
+//!
+//! Settings that match, with `notice`, `grace` and `hard` as above:
+//!
+//! * **Kubernetes**: `terminationGracePeriodSeconds` at least
+//!   `notice + grace + hard` (plus a margin: the kubelet's SIGKILL comes
+//!   when it runs out). The notice must outlast the time the endpoints take
+//!   to drop the pod: the readiness probe's `periodSeconds` ×
+//!   `failureThreshold`, plus the endpoint controller's propagation
+//!   (seconds). No `preStop` sleep is needed: the notice is that sleep, with
+//!   the requests still served.
+//! * **systemd**: `TimeoutStopSec=` at least `notice + grace + hard`;
+//!   `KillSignal=SIGTERM` (the default). `notify_systemd` sends `STOPPING=1`
+//!   and a `STATUS=` line at each stage (`systemctl status` shows it); it
+//!   does not send `READY=1`, which is the application's to send when it is
+//!   ready (with `Type=notify` and `NotifyAccess=main`), or use `Type=exec`.
+//! * **Windows** has neither signals nor `NOTIFY_SOCKET`: the `signal` and
+//!   `systemd` features add nothing there. A Windows service announces and
+//!   triggers its latch from its service control handler
+//!   (`SERVICE_CONTROL_PRESHUTDOWN` to announce, `SERVICE_CONTROL_STOP` or
+//!   `SERVICE_CONTROL_SHUTDOWN` to trigger, with
+//!   [`trigger_with_cause`](crate::Shutdown::trigger_with_cause)), and a
+//!   console program from a console control handler (Ctrl-C).
+//!
 //! # Pitfalls
 //!
 //! **`let _ = shutdown.guard()` drops the guard at once.** `_` is not a

@@ -97,14 +97,17 @@ mod report;
 mod shutdown;
 #[cfg(all(feature = "signal", unix))]
 mod signals;
+#[cfg(all(feature = "systemd", target_os = "linux"))]
+mod systemd;
 mod wait_group;
 
 pub use report::{
-    Failure, Failures, Holders, Report, SharedStr, ShutdownStarted, Straggler, Stragglers, Timeout,
-    DISPLAY_LIMIT, DISPLAY_TEXT,
+    Cause, Failure, Failures, Holders, Report, SharedStr, ShutdownStarted, Straggler, Stragglers,
+    Timeout, DISPLAY_LIMIT, DISPLAY_TEXT,
 };
 pub use shutdown::{Guard, Shutdown};
 #[cfg(all(feature = "signal", unix))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "signal", unix))))]
 pub use signals::{SecondSignal, Signals};
 pub use wait_group::{Token, WaitGroup};
 
@@ -121,7 +124,7 @@ pub fn __loom_live_nodes() -> usize {
 /// The named futures returned by the `_async` methods.
 pub mod futures {
     pub use crate::shutdown::{
-        Drained, DrainedUntil, Forced, PhasedDrain, Tracked, Triggered, UntilTriggered,
+        Announced, Drained, DrainedUntil, Forced, PhasedDrain, Tracked, Triggered, UntilTriggered,
     };
     pub use crate::wait_group::Wait;
 }

@@ -2,31 +2,22 @@
 //! catch (`loom-tests/mutants.sh`). Each is a few lines next to the code it
 //! breaks, behind `if mutant::is("name")`.
 //!
-//! The variant is chosen by the `QUIESCENT_MUTANT` environment variable *at
-//! compile time*, and only in a `--cfg loom` build: everywhere else `is` is
-//! `false` in a `const`, so the broken lines are compiled out. An environment
-//! variable rather than a `--cfg` so that switching mutants rebuilds this
-//! crate alone (cargo tracks `option_env!`), not every dependency as a change
-//! of `RUSTFLAGS` would.
+//! Only a `--cfg loom` build (with the `loom` feature) has them: there the
+//! variant is chosen by the `QUIESCENT_MUTANT` environment variable when the
+//! model runs, so one build of the models serves every mutant. Everywhere
+//! else `is` is a `const fn` that returns `false`, and the broken lines are
+//! compiled out.
 
-/// The mutant of this build, or `""`.
-const MUTANT: &str = match option_env!("QUIESCENT_MUTANT") {
-    Some(mutant) if cfg!(loom) => mutant,
-    _ => "",
-};
+/// Whether this run is the mutant `name` (`QUIESCENT_MUTANT`, read once).
+#[cfg(all(loom, feature = "loom"))]
+pub(crate) fn is(name: &str) -> bool {
+    static MUTANT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    MUTANT.get_or_init(|| std::env::var("QUIESCENT_MUTANT").unwrap_or_default()) == name
+}
 
-/// Whether this build is the mutant `name`.
-pub(crate) const fn is(name: &str) -> bool {
-    let (a, b) = (MUTANT.as_bytes(), name.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
+/// Never a mutant outside loom builds.
+#[cfg(not(all(loom, feature = "loom")))]
+#[inline(always)]
+pub(crate) const fn is(_name: &str) -> bool {
+    false
 }

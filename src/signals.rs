@@ -1,11 +1,21 @@
 //! The `signal` feature (unix): SIGINT/SIGTERM drive a [`Shutdown`] through
-//! its phases, with a policy a person can predict at 3 a.m.
+//! its stages, with a policy a person can predict at 3 a.m.
+//!
+//! The stages are announce, trigger, force, exit. Each signal moves the
+//! latch one stage forward; the notice period ([`Signals::notice`]) moves it
+//! from announce to trigger by itself, and an application's phased drain
+//! ([`Shutdown::shutdown_phased`]) from trigger to force. With no notice (the
+//! default) the first signal announces and triggers at once. After the
+//! drain completes, signals never exit. Each stage change is logged once: as
+//! a `tracing` event with the `tracing` feature and a subscriber installed,
+//! else on stderr.
 
 use std::io;
+use std::time::Duration;
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 
-use crate::Shutdown;
+use crate::{Cause, Shutdown};
 
 /// What a signal does once the shutdown is under way (and not yet drained).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +48,7 @@ pub struct Signals {
     signals: Vec<i32>,
     second: SecondSignal,
     print: bool,
+    notice: Duration,
 }
 
 impl Signals {
@@ -47,7 +58,28 @@ impl Signals {
             signals: vec![SIGINT, SIGTERM],
             second: SecondSignal::Force,
             print: true,
+            notice: Duration::ZERO,
         }
+    }
+
+    /// A notice period: the first signal only [announces](Shutdown::announce)
+    /// ("stopping soon": readiness probes turn, load balancers stop sending,
+    /// guards are still admitted), and the latch is triggered when `notice`
+    /// has passed, or at the next signal, whichever comes first. Zero (the
+    /// default) triggers at the first signal. Any duration is accepted;
+    /// `Duration::MAX` waits for the next signal.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    ///
+    /// let shutdown = quiescent::Shutdown::new();
+    /// // Kubernetes: SIGTERM, 5 s for the endpoints to drop the pod, then drain.
+    /// shutdown.signals().notice(Duration::from_secs(5)).install()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn notice(mut self, notice: Duration) -> Self {
+        self.notice = notice;
+        self
     }
 
     /// Listens to these signals instead of SIGINT and SIGTERM.
@@ -139,25 +171,70 @@ impl Signals {
         Ok(())
     }
 
-    /// One signal, by the policy.
+    /// One signal, by the policy: one stage forward.
     fn on_signal(&self, signo: i32) {
         let name = signal_hook::low_level::signal_name(signo).unwrap_or("signal");
         let shutdown = &self.shutdown;
-        if shutdown.trigger_with_reason(name) {
+        if !shutdown.is_announced() {
+            if self.notice.is_zero() {
+                if shutdown.trigger_with_cause(Cause::Signal(signo)) {
+                    log(&format!("{name}: shutting down"));
+                }
+                return;
+            }
+            if shutdown.announce() {
+                log(&format!(
+                    "{name}: stopping in {:.1?} (announced; another signal shuts down now)",
+                    self.notice
+                ));
+                self.start_notice(signo, name);
+            }
+            return;
+        }
+        if !shutdown.is_triggered() {
+            if shutdown.trigger_with_cause(Cause::Signal(signo)) {
+                log(&format!("{name} during the notice: shutting down now"));
+            }
             return;
         }
         match self.second {
             SecondSignal::Ignore => {
-                eprintln!("quiescent: {name} while shutting down; ignored");
+                log(&format!("{name} while shutting down; ignored"));
             }
             SecondSignal::Force if !shutdown.is_forced() => {
                 if self.drained(name) {
                     return;
                 }
-                eprintln!("quiescent: {name} while shutting down; forcing (another one exits)");
+                log(&format!(
+                    "{name} while shutting down; forcing (another one exits)"
+                ));
                 shutdown.force();
             }
             SecondSignal::Force | SecondSignal::Exit => self.exit(name, signo),
+        }
+    }
+
+    /// The notice period's end: triggers with the signal as the cause,
+    /// unless a signal (or the application) triggered first. A thread that
+    /// waits for the trigger with a deadline, so it ends with the trigger.
+    fn start_notice(&self, signo: i32, name: &'static str) {
+        let shutdown = self.shutdown.clone();
+        let notice = self.notice;
+        let started = std::thread::Builder::new()
+            .name("quiescent-notice".into())
+            .spawn(move || {
+                if !shutdown.wait_triggered_timeout(notice)
+                    && shutdown.trigger_with_cause(Cause::Signal(signo))
+                {
+                    log(&format!("{name}: notice over, shutting down"));
+                }
+            });
+        if started.is_err() {
+            // No thread for the timer: trigger now rather than never.
+            self.shutdown.trigger_with_cause(Cause::Signal(signo));
+            log(&format!(
+                "{name}: no thread for the notice, shutting down now"
+            ));
         }
     }
 
@@ -167,7 +244,7 @@ impl Signals {
     fn drained(&self, name: &str) -> bool {
         let drained = self.shutdown.try_wait_drained().is_some();
         if drained {
-            eprintln!("quiescent: {name} after the drain completed; not exiting");
+            log(&format!("{name} after the drain completed; not exiting"));
         }
         drained
     }
@@ -178,7 +255,7 @@ impl Signals {
     /// has seen its drain complete is never killed by a late signal.
     fn exit(&self, name: &str, signo: i32) {
         let Some((stragglers, _held)) = self.shutdown.stragglers_while_held() else {
-            eprintln!("quiescent: {name} after the drain completed; not exiting");
+            log(&format!("{name} after the drain completed; not exiting"));
             return;
         };
         if self.print {
@@ -188,4 +265,15 @@ impl Signals {
         }
         std::process::exit(128 + signo)
     }
+}
+
+/// Logs a stage change once: a `tracing` event when the `tracing` feature is
+/// on and a subscriber is installed, else a line on stderr.
+fn log(message: &str) {
+    #[cfg(feature = "tracing")]
+    if tracing::dispatcher::has_been_set() {
+        tracing::warn!(target: "quiescent::signals", "{message}");
+        return;
+    }
+    eprintln!("quiescent: {message}");
 }

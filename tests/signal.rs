@@ -121,6 +121,45 @@ fn child_main(scenario: &str) -> ! {
             std::thread::sleep(Duration::from_millis(50));
             println!("still alive");
         }
+        "notice-stages" => {
+            // A long notice: every stage comes from a signal.
+            shutdown
+                .signals()
+                .notice(Duration::from_secs(60))
+                .install()
+                .unwrap();
+            let guard = shutdown.guard_named("stuck-writer").unwrap();
+            raise(SIGTERM).unwrap();
+            eventually(|| guard.is_announced());
+            assert!(!guard.is_triggered(), "the notice holds the trigger off");
+            let late = shutdown.guard().expect("still admitted during the notice");
+            drop(late);
+            println!("announced, not triggered, still admitting");
+            raise(SIGTERM).unwrap();
+            assert!(guard.wait_triggered_timeout(Duration::from_secs(10)));
+            println!("triggered by {:?}", shutdown.cause().unwrap());
+            raise(SIGTERM).unwrap();
+            eventually(|| guard.is_forced());
+            println!("forced");
+            raise(SIGTERM).unwrap();
+            std::thread::sleep(Duration::from_secs(10));
+            println!("still alive after the fourth signal");
+        }
+        "notice-runs-out" => {
+            shutdown
+                .signals()
+                .notice(Duration::from_millis(200))
+                .install()
+                .unwrap();
+            let guard = shutdown.guard().unwrap();
+            raise(SIGINT).unwrap();
+            eventually(|| guard.is_announced());
+            assert!(guard.wait_triggered_timeout(Duration::from_secs(10)));
+            println!(
+                "triggered by {} after the notice",
+                shutdown.reason().unwrap()
+            );
+        }
         other => panic!("unknown scenario {other}"),
     }
     std::process::exit(0)
@@ -211,6 +250,50 @@ fn the_builder_can_ignore_further_signals() {
     let out = run_child("the_builder_can_ignore_further_signals", "builder-ignore");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("still alive, not forced"), "{stdout}");
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// With a notice: the first signal only announces (guards still
+/// admitted), the second triggers, the third forces, the fourth exits with
+/// 128 + its number, naming the stragglers; each stage logged once.
+#[test]
+fn with_a_notice_each_signal_moves_one_stage() {
+    let out = run_child("with_a_notice_each_signal_moves_one_stage", "notice-stages");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stdout.contains("announced, not triggered, still admitting"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("triggered by Signal(15)"), "{stdout}");
+    assert!(stdout.contains("forced"), "{stdout}");
+    assert!(!stdout.contains("still alive"), "{stdout}");
+    assert_eq!(out.status.code(), Some(128 + SIGTERM), "{out:?}");
+    for stage in [
+        "SIGTERM: stopping in 60.0s (announced",
+        "SIGTERM during the notice: shutting down now",
+        "SIGTERM while shutting down; forcing",
+        "SIGTERM again, exiting: 1 guard still held",
+    ] {
+        assert_eq!(stderr.matches(stage).count(), 1, "{stage:?} in {stderr}");
+    }
+}
+
+/// The notice running out moves the latch from announced to triggered by
+/// itself, with the signal as the cause.
+#[test]
+fn the_notice_running_out_triggers() {
+    let out = run_child("the_notice_running_out_triggers", "notice-runs-out");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stdout.contains("triggered by SIGINT after the notice"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(
+        stderr.contains("SIGINT: notice over, shutting down"),
+        "{stderr}"
+    );
     assert!(out.status.success(), "{out:?}");
 }
 

@@ -7,6 +7,7 @@
 //! | `text.rs` | `SharedStr`, the text every copy of a report shares |
 //! | `registry.rs` | the named guards of a latch, which snapshots list |
 
+mod cause;
 mod registry;
 mod text;
 
@@ -15,6 +16,7 @@ use std::fmt;
 use std::panic::Location;
 use std::time::Duration;
 
+pub use self::cause::Cause;
 pub(crate) use self::registry::Registry;
 pub use self::text::SharedStr;
 
@@ -40,8 +42,12 @@ pub struct Report {
     /// Time from the trigger to the moment the drain was first observed
     /// complete (every drainer of one latch gets the same report).
     pub elapsed: Duration,
-    /// The reason given to [`trigger_with_reason`](crate::Shutdown::trigger_with_reason).
+    /// The reason given to [`trigger_with_reason`](crate::Shutdown::trigger_with_reason),
+    /// or the text of another [`cause`](Self::cause).
     pub reason: Option<SharedStr>,
+    /// Why the latch was triggered: the first trigger's cause, or its
+    /// ancestor's.
+    pub cause: Option<Cause>,
     /// The drained latch's path: the names of the named latches from the
     /// root down ([`child_named`](crate::Shutdown::child_named)); empty when
     /// none is named.
@@ -281,8 +287,10 @@ pub struct Stragglers {
     pub names: Vec<String>,
     /// Guards of the subtree dropped while their thread was panicking.
     pub panicked: usize,
-    /// The trigger's reason, if one was given.
+    /// The trigger's reason, if one was given (the text of `cause`).
     pub reason: Option<SharedStr>,
+    /// Why the latch was triggered (see [`Report::cause`]).
+    pub cause: Option<Cause>,
     /// Time from the trigger to the moment the drain gave up.
     pub elapsed: Duration,
     /// Whether the latch had been forced ([`Shutdown::force`](crate::Shutdown::force))
@@ -401,15 +409,15 @@ impl IntoIterator for Failures {
 #[non_exhaustive]
 pub struct Failure {
     /// The guard's name, if it had one.
-    pub name: Option<String>,
+    pub name: Option<SharedStr>,
     /// The latch path of the guard's latch (see [`Straggler::latch`]).
-    pub latch: String,
+    pub latch: SharedStr,
     /// Where the guard was made (named or spawned guards), marked vital, or
     /// failed.
     pub site: &'static Location<'static>,
     /// What went wrong: the reason given to `fail`, the panic's message, or
     /// "panicked" when the payload was not a string.
-    pub reason: String,
+    pub reason: SharedStr,
 }
 
 impl fmt::Display for Failure {
@@ -525,6 +533,7 @@ mod tests {
             names: vec!["ws-reader".into(), "hub".into()],
             panicked: 1,
             reason: Some("SIGTERM".into()),
+            cause: None,
             elapsed: Duration::from_millis(5_000),
             forced: false,
             failures: Failures::default(),
@@ -552,6 +561,7 @@ mod tests {
             panicked: 0,
             elapsed: Duration::from_millis(2_500),
             reason: Some("SIGTERM".into()),
+            cause: None,
             latch: "server".into(),
             forced: true,
             failures: Failures::default(),
@@ -566,6 +576,7 @@ mod tests {
             names: vec!["writer".into()],
             panicked: 0,
             reason: None,
+            cause: None,
             elapsed: Duration::from_secs(7),
             forced: true,
             failures: Failures::default(),
@@ -598,6 +609,7 @@ mod tests {
             names: vec!["reader-3".into(), "writer".into()],
             panicked: 1,
             reason: Some("SIGTERM".into()),
+            cause: None,
             elapsed: Duration::from_secs(5),
             forced: true,
             failures: vec![failure.clone()].into(),
@@ -618,6 +630,7 @@ mod tests {
             panicked: 1,
             elapsed: Duration::from_millis(4_500),
             reason: Some("deploy".into()),
+            cause: None,
             latch: SharedStr::default(),
             forced: false,
             failures: vec![failure].into(),
@@ -680,7 +693,7 @@ mod tests {
         let site = Location::caller();
         let failure = Failure {
             name: None,
-            latch: String::new(),
+            latch: String::new().into(),
             site,
             reason: "bad input".into(),
         };
@@ -706,16 +719,17 @@ mod tests {
             .chain([straggler(&huge, 1.0, site)])
             .collect();
         let failure = Failure {
-            name: Some(huge.clone()),
-            latch: huge.clone(),
+            name: Some(huge.clone().into()),
+            latch: huge.clone().into(),
             site,
-            reason: huge.clone(),
+            reason: huge.clone().into(),
         };
         let s = Stragglers {
             remaining: 100_005,
             names: held.iter().map(|s| s.name.clone()).collect(),
             panicked: 0,
             reason: Some(huge.clone().into()),
+            cause: None,
             elapsed: Duration::from_secs(1),
             forced: false,
             failures: vec![failure.clone(); 50].into(),
@@ -733,10 +747,10 @@ mod tests {
         // A long name is shortened to DISPLAY_TEXT characters, `…` last,
         // inside its quotes; a short one is whole.
         let one = Failure {
-            name: Some(huge.clone()),
-            latch: String::new(),
+            name: Some(huge.clone().into()),
+            latch: String::new().into(),
             site,
-            reason: "é".repeat(DISPLAY_TEXT + 1),
+            reason: "é".repeat(DISPLAY_TEXT + 1).into(),
         }
         .to_string();
         let quoted = format!("\"{}…\"", "x".repeat(DISPLAY_TEXT - 1));
@@ -753,6 +767,7 @@ mod tests {
             panicked: 0,
             elapsed: Duration::from_secs(1),
             reason: Some(huge.clone().into()),
+            cause: None,
             latch: huge.clone().into(),
             forced: false,
             failures: vec![failure; 11].into(),

@@ -150,6 +150,63 @@ impl Drop for Triggered {
     }
 }
 
+/// Future of [`Shutdown::wait_announced_async`](crate::Shutdown::wait_announced_async)
+/// and [`Guard::wait_announced_async`](crate::Guard::wait_announced_async):
+/// completes once the latch (or an ancestor) is announced or triggered.
+///
+/// ```
+/// # futures_executor::block_on(async {
+/// let shutdown = quiescent::Shutdown::new();
+/// let notice: quiescent::futures::Announced = shutdown.wait_announced_async();
+/// drop(shutdown.clone()); // the future outlives handles
+/// shutdown.trigger(); // a trigger announces too
+/// notice.await;
+/// # });
+/// ```
+#[must_use = "futures do nothing unless polled"]
+pub struct Announced {
+    latch: Arc<Latch>,
+    key: Key,
+}
+
+impl Announced {
+    pub(super) fn new(latch: Arc<Latch>) -> Self {
+        Self {
+            latch,
+            key: Key::default(),
+        }
+    }
+}
+
+impl Future for Announced {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let latch = &this.latch;
+        latch
+            .announce_list
+            .poll(&mut this.key, cx, || latch.is_announced())
+    }
+}
+
+impl Drop for Announced {
+    fn drop(&mut self) {
+        let latch = &self.latch;
+        latch
+            .announce_list
+            .cancel(&mut self.key, || latch.is_announced());
+    }
+}
+
+impl fmt::Debug for Announced {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Announced")
+            .field("announced", &self.latch.is_announced())
+            .finish()
+    }
+}
+
 impl fmt::Debug for Triggered {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Triggered")

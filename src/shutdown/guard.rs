@@ -7,15 +7,15 @@ use std::future::Future;
 use std::panic::Location;
 use std::time::{Duration, Instant};
 
-use super::futures::{Forced, Tracked, Triggered, UntilTriggered};
-use super::latch::{FailureRecord, Latch};
+use super::futures::{Announced, Forced, Tracked, Triggered, UntilTriggered};
+use super::latch::{FailureRecord, Latch, Why};
 use super::spawn::SPAWNED;
 use super::tree::trigger;
 use crate::core::hold::Hold;
 use crate::core::sync::unique_id;
 use crate::core::wakers::Key;
 use crate::mutant;
-use crate::report::Failure;
+use crate::report::{Cause, Failure, SharedStr};
 
 /// One admitted unit of work on a [`Shutdown`](crate::Shutdown) latch; dropping it releases
 /// the count (also during unwinding, where it is counted as panicked).
@@ -241,6 +241,55 @@ impl Guard {
         }
     }
 
+    /// Why the latch was triggered (see [`Shutdown::cause`](crate::Shutdown::cause));
+    /// `None` until triggered. Works with no handle left.
+    ///
+    /// ```
+    /// use quiescent::Cause;
+    ///
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let guard = shutdown.guard().unwrap();
+    /// shutdown.trigger_with_reason("deploy");
+    /// assert_eq!(guard.cause(), Some(Cause::Requested(Some("deploy".into()))));
+    /// ```
+    pub fn cause(&self) -> Option<Cause> {
+        self.latch().cause()
+    }
+
+    /// Whether the latch (or an ancestor) has announced "stopping soon"
+    /// ([`Shutdown::announce`](crate::Shutdown::announce)), or triggered.
+    ///
+    /// ```
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let guard = shutdown.guard().unwrap();
+    /// shutdown.announce();
+    /// assert!(guard.is_announced() && !guard.is_triggered());
+    /// ```
+    pub fn is_announced(&self) -> bool {
+        self.latch().is_announced()
+    }
+
+    /// Waits asynchronously until the latch is announced or triggered (see
+    /// [`Shutdown::wait_announced_async`](crate::Shutdown::wait_announced_async)).
+    /// The future is `'static`; it does not hold the guard.
+    ///
+    /// ```
+    /// # futures_executor::block_on(async {
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let guard = shutdown.guard().unwrap();
+    /// let notice = guard.wait_announced_async();
+    /// shutdown.announce();
+    /// notice.await;
+    /// # });
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future unregisters its waker and changes nothing else.
+    pub fn wait_announced_async(&self) -> Announced {
+        Announced::new(self.hold.to_arc())
+    }
+
     /// Whether the latch has been forced ([`Shutdown::force`](crate::Shutdown::force)): abandon
     /// in-flight work instead of finishing it.
     ///
@@ -340,17 +389,17 @@ impl Guard {
         let caller = Location::caller();
         let site = self.vital_site().unwrap_or(caller);
         let reason = reason.into();
-        let why = format!("failed: {reason}");
         // One failure per guard: its drop (maybe during unwinding, maybe
         // the unwinding of a trigger waker's panic resumed below) must not
         // record a second one.
         self.extra_mut().failed = true;
-        self.record_failure(site, reason.into_owned(), Some(&why), false);
+        self.record_failure(site, reason.into_owned(), true, false);
     }
 
     /// Records a failure of this guard on its latch (and its ancestors);
-    /// with `why`, also triggers the latch and its subtree with a reason
-    /// naming the guard: through the guard's own reference, so no handle is
+    /// with `trigger_it`, also triggers the latch and its subtree, with the
+    /// failure as the cause (its text names the guard and its site): through
+    /// the guard's own reference, so no handle is
     /// needed (module docs, invariant 2). `unwinding`: the guard is dropped
     /// by a panic, and in a thread of `Shutdown::spawn` the panic's message
     /// will replace "panicked".
@@ -358,34 +407,26 @@ impl Guard {
         &self,
         fallback: &'static Location<'static>,
         reason: String,
-        why: Option<&str>,
+        trigger_it: bool,
         unwinding: bool,
     ) {
         let latch = self.latch();
         let (name, site) = match self.named() {
             Some(named) => (
-                Some(named.name.to_string()),
+                Some(SharedStr::from(named.name.clone())),
                 latch.registry.lock().site(named.id).unwrap_or(fallback),
             ),
             None => (None, fallback),
         };
         let failure = Failure {
             name,
-            latch: latch.path(),
+            latch: latch.path().into(),
             site,
-            reason,
+            reason: reason.into(),
         };
-        let trigger_reason = why.map(|why| {
-            format!(
-                "{} ({}:{}) {why}",
-                failure
-                    .name
-                    .as_ref()
-                    .map_or_else(|| "a guard".to_owned(), |n| format!("{n:?}")),
-                site.file(),
-                site.line()
-            )
-        });
+        // The cause, as the failure is now (its text reads "... failed:
+        // reason" or "... panicked").
+        let cause = trigger_it.then(|| Cause::Failed(failure.clone()));
         let record = latch.push_failure(FailureRecord {
             at: Instant::now(),
             failure,
@@ -401,8 +442,8 @@ impl Guard {
                 }
             });
         }
-        if let Some(reason) = trigger_reason {
-            trigger(&self.hold.to_arc(), Some(reason.into()));
+        if let Some(cause) = cause {
+            trigger(&self.hold.to_arc(), &Why::new(cause));
         }
     }
 }
@@ -445,13 +486,11 @@ impl Guard {
             // one is only recorded, so the report says which guard the
             // panic dropped (name, site, latch).
             match (extra.vital, &extra.named) {
-                (Some(site), _) => {
-                    self.record_failure(site, "panicked".into(), Some("panicked"), true)
-                }
+                (Some(site), _) => self.record_failure(site, "panicked".into(), true, true),
                 (None, Some(named)) => {
                     let site = self.latch().registry.lock().site(named.id);
                     if let Some(site) = site {
-                        self.record_failure(site, "panicked".into(), None, true);
+                        self.record_failure(site, "panicked".into(), false, true);
                     }
                 }
                 (None, None) => {}

@@ -44,7 +44,7 @@ use crate::core::state::{Core, Flag, Until};
 use crate::core::sync::{Arc, Mutex, OnceCell, Weak};
 use crate::core::wakers::{Unwound, WaitList};
 use crate::mutant;
-use crate::report::{Failure, Registry, Report, SharedStr};
+use crate::report::{Cause, Failure, Registry, Report, SharedStr};
 
 /// When and why a latch was triggered. Written once, under the lock, by the
 /// elected trigger.
@@ -52,8 +52,10 @@ use crate::report::{Failure, Registry, Report, SharedStr};
 struct Meta {
     triggered_at: Option<Instant>,
     /// Shared with the subtree's latches and every report: an owned reason
-    /// is copied once, when the trigger records it.
+    /// is copied once, when the trigger records it. The text of `cause`.
     reason: Option<SharedStr>,
+    /// Why: the elected trigger's cause, or the ancestor's it cascaded from.
+    cause: Option<Cause>,
 }
 
 #[derive(Debug)]
@@ -80,12 +82,37 @@ pub(crate) struct Latch {
     pub(super) forced: Flag,
     /// Woken when `forced` is set.
     pub(super) forced_list: WaitList,
+    /// Set by `announce` (and by the trigger): "stopping soon".
+    pub(super) announced: Flag,
+    /// Woken when `announced` is set.
+    pub(super) announce_list: WaitList,
+    /// The service manager to tell about each stage
+    /// ([`Shutdown::notify_systemd`](crate::Shutdown::notify_systemd)).
+    #[cfg(all(feature = "systemd", target_os = "linux"))]
+    pub(super) systemd: OnceCell<std::sync::Arc<crate::systemd::Notifier>>,
     /// Failures recorded by guards of this latch and of its descendants
     /// (invariant 6), in the order they were recorded here.
     pub(super) failures: Mutex<Vec<SharedRecord>>,
     /// 1 once a failure was recorded in this latch's subtree, so that a
     /// report with no failure to list locks nothing and allocates nothing.
     pub(super) failed: Flag,
+}
+
+/// A trigger's cause, with its text computed once (shared by the subtree's
+/// latches and every report).
+#[derive(Clone, Debug)]
+pub(crate) struct Why {
+    pub(super) cause: Cause,
+    pub(super) reason: Option<SharedStr>,
+}
+
+impl Why {
+    pub(crate) fn new(cause: Cause) -> Self {
+        Self {
+            reason: cause.reason(),
+            cause,
+        }
+    }
 }
 
 /// A failure, with when it was recorded.
@@ -133,6 +160,10 @@ impl Latch {
             warned: OnceCell::new(),
             forced: Flag::new(),
             forced_list: WaitList::default(),
+            announced: Flag::new(),
+            announce_list: WaitList::default(),
+            #[cfg(all(feature = "systemd", target_os = "linux"))]
+            systemd: OnceCell::new(),
             failures: Mutex::new(Vec::new()),
             failed: Flag::new(),
             meta: Mutex::new(Meta::default()),
@@ -147,11 +178,7 @@ impl Latch {
     /// reference the caller owns, which pays the notify reference
     /// (`hold.rs`, transition C). True for the elected call. The waiters are
     /// woken after the lock; a waker's panic is kept in `unwound`.
-    pub(super) fn close(
-        this: &Arc<Latch>,
-        reason: Option<SharedStr>,
-        unwound: &mut Unwound,
-    ) -> bool {
+    pub(super) fn close(this: &Arc<Latch>, why: &Why, unwound: &mut Unwound) -> bool {
         if mutant::is("racy-election") {
             // Check-then-act without the lock: two triggers can both win.
             if this.core.snapshot().is_closed() {
@@ -159,11 +186,13 @@ impl Latch {
             }
             let mut meta = this.meta.lock();
             meta.triggered_at = Some(Instant::now());
-            meta.reason = reason;
+            meta.reason.clone_from(&why.reason);
+            meta.cause = Some(why.cause.clone());
             drop(meta);
             if let Some(closing) = hold::close(this) {
                 unwound.keep(this.core.announce(closing));
             }
+            this.announce_one(unwound);
             return true;
         }
         let mut meta = this.meta.lock();
@@ -171,7 +200,24 @@ impl Latch {
             return false;
         }
         meta.triggered_at = Some(Instant::now());
-        meta.reason = reason;
+        // The cause is decided with the election: the first trigger's wins.
+        if mutant::is("cause-after-election") {
+            // Mutant: the cause is written after the lock is let go, so a
+            // losing trigger can overwrite the winner's.
+            drop(meta);
+            let closing = hold::close(this);
+            let mut meta = this.meta.lock();
+            meta.reason.clone_from(&why.reason);
+            meta.cause = Some(why.cause.clone());
+            drop(meta);
+            if let Some(closing) = closing {
+                unwound.keep(this.core.announce(closing));
+            }
+            this.announce_one(unwound);
+            return true;
+        }
+        meta.reason.clone_from(&why.reason);
+        meta.cause = Some(why.cause.clone());
         // Closed under the lock, so that a losing `trigger` (which returns
         // once it sees `triggered_at`) returns only after the word is closed.
         let closing = hold::close(this);
@@ -182,7 +228,72 @@ impl Latch {
         if let Some(closing) = closing {
             unwound.keep(this.core.announce(closing));
         }
+        // A trigger announces too (invariant 7); if it was announced before,
+        // the service manager hears of the trigger here.
+        if !this.announce_one(unwound) {
+            this.tell_systemd(true, || this.shutting_down_status());
+        }
         true
+    }
+
+    /// Marks this latch announced ("stopping soon") and wakes its announce
+    /// waiters; true for the call that marked it. Admission is untouched:
+    /// the flag is not part of the counting word, so announcing costs the
+    /// guard fast path nothing.
+    pub(super) fn announce_one(&self, unwound: &mut Unwound) -> bool {
+        if !self.announced.set() {
+            return false;
+        }
+        unwound.keep(self.announce_list.wake_all());
+        self.tell_systemd(true, || {
+            if self.is_triggered() {
+                return self.shutting_down_status();
+            }
+            let count = self.core.snapshot().count();
+            format!("stopping soon (announced): {count} guards held, still admitting")
+        });
+        true
+    }
+
+    /// The service manager's status line while draining.
+    pub(super) fn shutting_down_status(&self) -> String {
+        let count = self.core.snapshot().count();
+        match self.reason() {
+            Some(reason) => format!("shutting down ({reason}): draining {count} guards"),
+            None => format!("shutting down: draining {count} guards"),
+        }
+    }
+
+    /// Tells the service manager `status` (and `STOPPING=1` when
+    /// `stopping`), if [`Shutdown::notify_systemd`](crate::Shutdown::notify_systemd)
+    /// was called on this latch; nothing otherwise, and `status` is not made.
+    #[allow(unused_variables)]
+    pub(super) fn tell_systemd(&self, stopping: bool, status: impl FnOnce() -> String) {
+        #[cfg(all(feature = "systemd", target_os = "linux"))]
+        if let Some(notifier) = self.systemd.get_ref() {
+            notifier.send(stopping, &status());
+        }
+    }
+
+    /// Announced, or triggered (a trigger announces; the word is read too,
+    /// so a reader that sees the trigger before its announcement lands still
+    /// says true).
+    pub(super) fn is_announced(&self) -> bool {
+        self.announced.is_set() || self.is_triggered()
+    }
+
+    /// Why this latch was triggered (`None` before).
+    pub(super) fn cause(&self) -> Option<Cause> {
+        self.meta.lock().cause.clone()
+    }
+
+    /// The cause and reason this latch passes to its children in a cascade.
+    pub(super) fn why(&self) -> Why {
+        let meta = self.meta.lock();
+        Why {
+            cause: meta.cause.clone().unwrap_or(Cause::Requested(None)),
+            reason: meta.reason.clone(),
+        }
     }
 
     pub(super) fn is_triggered(&self) -> bool {
@@ -221,6 +332,10 @@ impl Latch {
         if !self.forced.set() {
             return false;
         }
+        self.tell_systemd(false, || {
+            let count = self.core.snapshot().count();
+            format!("forcing: {count} guards still held")
+        });
         unwound.keep(self.forced_list.wake_all());
         unwound.keep(self.core.wake_drain_waiters());
         true
@@ -261,12 +376,14 @@ impl Latch {
             panicked: self.core.panicked(),
             elapsed: self.since_trigger(Instant::now()),
             reason: self.reason(),
+            cause: self.cause(),
             latch: self.path().into(),
             forced: self.is_forced(),
             failures: self.failures(Shown::Fix).into(),
         };
         if self.drained.set(report.clone()) {
             trace_drained(self, &report);
+            self.tell_systemd(false, || report.to_string());
             report
         } else {
             // Another drainer got there first: everyone returns its report.

@@ -34,18 +34,19 @@ use std::panic::Location;
 use std::time::{Duration, Instant};
 
 pub use self::futures::{
-    Drained, DrainedUntil, Forced, PhasedDrain, Tracked, Triggered, UntilTriggered,
+    Announced, Drained, DrainedUntil, Forced, PhasedDrain, Tracked, Triggered, UntilTriggered,
 };
 pub use self::guard::Guard;
 use self::latch::Latch;
+use self::latch::Why;
 #[cfg(all(feature = "signal", unix))]
 use self::tree::give_up;
-use self::tree::{adopt, force, trigger};
+use self::tree::{adopt, announce, force, trigger};
 use crate::core::hold::{Anchor, Hold};
 use crate::core::sync::Arc;
-use crate::report::ShutdownStarted;
 #[cfg(all(feature = "signal", unix))]
 use crate::report::Stragglers;
+use crate::report::{Cause, ShutdownStarted};
 
 /// A one-shot shutdown latch shared by every component of a program.
 ///
@@ -223,7 +224,7 @@ impl Shutdown {
     /// assert!(!shutdown.trigger());
     /// ```
     pub fn trigger(&self) -> bool {
-        trigger(self.latch(), None)
+        self.trigger_with_cause(Cause::Requested(None))
     }
 
     /// Like [`trigger`](Self::trigger), recording why; the reason is kept only
@@ -237,7 +238,154 @@ impl Shutdown {
     /// assert_eq!(shutdown.reason().as_deref(), Some("SIGTERM"));
     /// ```
     pub fn trigger_with_reason(&self, reason: impl Into<Cow<'static, str>>) -> bool {
-        trigger(self.latch(), Some(reason.into().into()))
+        self.trigger_with_cause(Cause::Requested(Some(reason.into().into())))
+    }
+
+    /// Like [`trigger`](Self::trigger), with an error as the [`Cause`]: kept
+    /// only if this call starts the shutdown, passed to the children, and
+    /// given back by [`cause`](Self::cause) (and in [`Report::cause`](crate::Report::cause))
+    /// as itself, to `downcast_ref` (see [`Cause`]).
+    ///
+    /// ```
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let error = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "upstream gone");
+    /// assert!(shutdown.trigger_with_error(error));
+    /// let cause = shutdown.cause().unwrap();
+    /// assert_eq!(cause.error().unwrap().to_string(), "upstream gone");
+    /// ```
+    pub fn trigger_with_error<E>(&self, error: E) -> bool
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        self.trigger_with_cause(Cause::Error(std::sync::Arc::new(error)))
+    }
+
+    /// Like [`trigger`](Self::trigger), with any [`Cause`]: the first
+    /// trigger's cause wins, decided with the election.
+    ///
+    /// ```
+    /// use quiescent::Cause;
+    ///
+    /// let shutdown = quiescent::Shutdown::new();
+    /// shutdown.trigger_with_cause(Cause::Signal(15));
+    /// assert_eq!(shutdown.cause(), Some(Cause::Signal(15)));
+    /// assert_eq!(shutdown.reason().as_deref(), Some("SIGTERM"));
+    /// ```
+    pub fn trigger_with_cause(&self, cause: Cause) -> bool {
+        trigger(self.latch(), &Why::new(cause))
+    }
+
+    /// Why this latch was triggered: the first trigger's cause, or its
+    /// ancestor's if the trigger came from above; `None` until triggered.
+    ///
+    /// ```
+    /// use quiescent::Cause;
+    ///
+    /// let server = quiescent::Shutdown::new();
+    /// let jobs = server.child().unwrap();
+    /// let parse = jobs.guard_named("parse").unwrap();
+    /// parse.fail("bad input"); // fails its own latch, not the server
+    /// assert!(matches!(jobs.cause(), Some(Cause::Failed(f)) if f.reason == "bad input"));
+    /// assert_eq!(server.cause(), None);
+    /// ```
+    pub fn cause(&self) -> Option<Cause> {
+        self.latch().cause()
+    }
+
+    /// Announces "stopping soon": marks this latch and its subtree, so that
+    /// [`is_announced`](Self::is_announced) is true and
+    /// [`wait_announced_async`](Self::wait_announced_async) completes, while
+    /// guards are **still admitted**: in-flight and newly arriving work is
+    /// served while load balancers stop sending (a readiness probe turns
+    /// "not ready"). Then [`trigger`](Self::trigger) as usual. True only for
+    /// the call that announced this latch; a trigger announces too.
+    ///
+    /// ```
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let child = shutdown.child().unwrap();
+    /// assert!(shutdown.announce());
+    /// assert!(!shutdown.announce());
+    /// assert!(child.is_announced()); // a child sees its ancestors' notice
+    /// assert!(shutdown.guard().is_ok()); // still admitted
+    /// assert!(!shutdown.is_triggered());
+    /// ```
+    pub fn announce(&self) -> bool {
+        announce(self.latch())
+    }
+
+    /// Whether this latch (or an ancestor) has announced "stopping soon";
+    /// also true once triggered.
+    ///
+    /// ```
+    /// let shutdown = quiescent::Shutdown::new();
+    /// assert!(!shutdown.is_announced());
+    /// shutdown.trigger();
+    /// assert!(shutdown.is_announced());
+    /// ```
+    pub fn is_announced(&self) -> bool {
+        self.latch().is_announced()
+    }
+
+    /// Tells systemd about this latch's shutdown from now on, if the service
+    /// runs under it: returns whether `NOTIFY_SOCKET` is set (to a path, or
+    /// `@name` for an abstract socket). Then the latch sends `STOPPING=1`
+    /// when it is announced or triggered, and a one-line `STATUS=` at each
+    /// stage change: announced, triggered (with the reason and the guards
+    /// to drain), forced, and at the end of a drain, drained or gave up
+    /// (naming the oldest stragglers). A latch announced or triggered already
+    /// says so at once. With `NOTIFY_SOCKET` unset nothing is sent and
+    /// nothing fails; a send that fails (the manager gone) is ignored.
+    ///
+    /// Call it on the root latch. Pair it with `TimeoutStopSec=` at least the
+    /// notice, grace and hard periods together (the guide's "Running under
+    /// Kubernetes or systemd").
+    ///
+    /// ```no_run
+    /// let shutdown = quiescent::Shutdown::new();
+    /// if shutdown.notify_systemd() {
+    ///     // Type=notify: READY=1 is the application's to send.
+    /// }
+    /// ```
+    ///
+    /// Linux only (systemd's protocol). On Windows, a service triggers its
+    /// latch from its service control handler instead (see the guide).
+    #[cfg(all(feature = "systemd", target_os = "linux"))]
+    #[cfg_attr(docsrs, doc(cfg(all(feature = "systemd", target_os = "linux"))))]
+    pub fn notify_systemd(&self) -> bool {
+        let Some(notifier) = crate::systemd::Notifier::from_env() else {
+            return false;
+        };
+        let latch = self.latch();
+        if latch.systemd.set(std::sync::Arc::new(notifier)) {
+            // Catch up with where the latch is now.
+            if let Some(report) = latch.drained.get_ref() {
+                latch.tell_systemd(true, || report.to_string());
+            } else if latch.is_triggered() {
+                latch.tell_systemd(true, || latch.shutting_down_status());
+            } else if latch.is_announced() {
+                latch.tell_systemd(true, || "stopping soon (announced)".to_owned());
+            }
+        }
+        true
+    }
+
+    /// Waits asynchronously until the latch is announced (or triggered).
+    /// The future is `'static` and outlives every handle.
+    ///
+    /// ```
+    /// # futures_executor::block_on(async {
+    /// let shutdown = quiescent::Shutdown::new();
+    /// let notice = shutdown.wait_announced_async();
+    /// shutdown.announce();
+    /// notice.await; // e.g. turn the readiness probe to 503
+    /// # });
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future unregisters its waker and changes nothing else.
+    pub fn wait_announced_async(&self) -> Announced {
+        Announced::new(self.latch().clone())
     }
 
     /// The reason given when this latch was triggered, if any.
@@ -409,11 +557,16 @@ impl Shutdown {
     }
 
     /// Shuts down on SIGINT and SIGTERM with the default policy of
-    /// [`Shutdown::signals`](crate::Shutdown::signals): the first signal triggers (the signal's name is
-    /// the reason), a second one during the drain [forces](Self::force), a
-    /// third (or a second after forcing) prints the stragglers to stderr and
-    /// exits with 128 + the signal number, and once the drain has completed
-    /// signals no longer exit the process. Same as `self.signals().install()`.
+    /// [`Shutdown::signals`](crate::Shutdown::signals): one stage per
+    /// signal, announce, trigger, force, exit. With no notice (the default)
+    /// the first signal announces and triggers at once (the cause is
+    /// [`Cause::Signal`], the reason its name), a second one during the drain
+    /// [forces](Self::force), a third (or a second after forcing) prints the
+    /// stragglers to stderr and exits with 128 + the signal number, and once
+    /// the drain has completed signals no longer exit the process. With
+    /// [`Signals::notice`](crate::Signals::notice), the first signal only
+    /// announces, and the notice's end (or the next signal) triggers. Same as
+    /// `self.signals().install()`.
     ///
     /// ```no_run
     /// let shutdown = quiescent::Shutdown::new();
@@ -423,14 +576,19 @@ impl Shutdown {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     ///
-    /// Unix only: signal-hook's signal iterator does not exist on Windows,
-    /// and no Windows target can be built and tested where this crate is
-    /// developed, so there the `signal` feature compiles and adds nothing.
+    /// Unix only: signal-hook's signal iterator does not exist on Windows, so
+    /// there the `signal` feature compiles and adds nothing. A Windows
+    /// service triggers (or announces) its latch from its service control
+    /// handler (`SERVICE_CONTROL_STOP`, `SERVICE_CONTROL_SHUTDOWN`), and a
+    /// console program from a console control handler (Ctrl-C), with
+    /// [`trigger_with_cause`](Self::trigger_with_cause) and
+    /// [`announce`](Self::announce).
     ///
     /// # Errors
     ///
     /// As [`Signals::install`](crate::Signals::install).
     #[cfg(all(feature = "signal", unix))]
+    #[cfg_attr(docsrs, doc(cfg(all(feature = "signal", unix))))]
     pub fn trigger_on_signals(&self) -> std::io::Result<()> {
         self.signals().install()
     }
@@ -452,6 +610,7 @@ impl Shutdown {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     #[cfg(all(feature = "signal", unix))]
+    #[cfg_attr(docsrs, doc(cfg(all(feature = "signal", unix))))]
     pub fn signals(&self) -> crate::signals::Signals {
         crate::signals::Signals::new(self.clone())
     }

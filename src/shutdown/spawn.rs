@@ -16,7 +16,7 @@ use super::Shutdown;
 use crate::core::hold::Hold;
 use crate::core::sync::Arc;
 use crate::mutant;
-use crate::report::{Failure, ShutdownStarted};
+use crate::report::{Failure, SharedStr, ShutdownStarted};
 
 /// This thread's spawn ([`Shutdown::spawn`](crate::Shutdown::spawn)), while its body runs.
 pub(super) struct Spawned {
@@ -114,7 +114,7 @@ pub(super) fn run_recording_panic<T>(
             .downcast_ref::<&str>()
             .map(|s| (*s).to_owned())
             .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "panicked".to_owned());
+            .map_or(SharedStr::from_static("panicked"), SharedStr::from);
         let mine = |record: &SharedRecord| {
             latch
                 .failures
@@ -125,15 +125,15 @@ pub(super) fn run_recording_panic<T>(
         for record in &spawned.records {
             let mut record = record.lock();
             if !record.shown {
-                record.failure.reason.clone_from(&message);
+                record.failure.reason = message.clone();
             }
         }
         if !spawned.records.iter().any(mine) {
             latch.push_failure(FailureRecord {
                 at: Instant::now(),
                 failure: Failure {
-                    name,
-                    latch: latch.path(),
+                    name: name.map(SharedStr::from),
+                    latch: latch.path().into(),
                     site,
                     reason: message,
                 },

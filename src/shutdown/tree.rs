@@ -58,40 +58,39 @@
 use std::borrow::Cow;
 use std::time::Instant;
 
-use super::latch::{Latch, Shown};
+use super::latch::{Latch, Shown, Why};
 use super::trace::{trace_stragglers, trace_trigger};
 use crate::core::hold::Anchor;
 use crate::core::sync::Arc;
 use crate::core::wakers::Unwound;
 use crate::mutant;
-use crate::report::{Holders, Report, SharedStr, ShutdownStarted, Stragglers};
+use crate::report::{Cause, Holders, Report, ShutdownStarted, Stragglers};
 
 /// Triggers `this` and, whoever won, cascades to every live descendant, so
 /// that once any `trigger` call returns the whole subtree is closed
 /// (invariant 4). Each latch gets its parent's reason (a latch triggered
 /// before keeps its own). A waker's panic is resumed once the whole subtree
 /// is closed and every other waiter woken.
-pub(super) fn trigger(this: &Arc<Latch>, reason: Option<SharedStr>) -> bool {
+pub(super) fn trigger(this: &Arc<Latch>, why: &Why) -> bool {
     let mut unwound = Unwound::default();
-    let first = trigger_tree(this, reason, &mut unwound);
+    let first = trigger_tree(this, why, &mut unwound);
     unwound.resume();
     first
 }
 
 /// [`trigger`], keeping a waker's panic in `unwound`.
-pub(super) fn trigger_tree(
-    this: &Arc<Latch>,
-    reason: Option<SharedStr>,
-    unwound: &mut Unwound,
-) -> bool {
-    let first = Latch::close(this, reason, unwound);
+pub(super) fn trigger_tree(this: &Arc<Latch>, why: &Why, unwound: &mut Unwound) -> bool {
+    let first = Latch::close(this, why, unwound);
     if first {
         // Once per trigger of a tree, not once per latch it reaches.
         trace_trigger(this);
     }
     for_each_below(this, |latch| {
-        let reason = latch.parent.as_ref().and_then(|parent| parent.reason());
-        Latch::close(latch, reason, unwound);
+        // The ancestor's cause: its parent was closed before its list was
+        // read, so `why` is the one the election there recorded.
+        if let Some(parent) = &latch.parent {
+            Latch::close(latch, &parent.why(), unwound);
+        }
     });
     first
 }
@@ -101,11 +100,25 @@ pub(super) fn trigger_tree(
 pub(super) fn force(this: &Arc<Latch>) -> bool {
     let mut unwound = Unwound::default();
     if !this.is_triggered() {
-        trigger_tree(this, None, &mut unwound);
+        trigger_tree(this, &Why::new(Cause::Requested(None)), &mut unwound);
     }
     let first = this.force_one(&mut unwound);
     for_each_below(this, |latch| {
         latch.force_one(&mut unwound);
+    });
+    unwound.resume();
+    first
+}
+
+/// Announces `this` and every live descendant ("stopping soon"); true if
+/// this call announced `this`. Guards are still admitted. A child made later
+/// is announced at birth ([`adopt`], under the list's lock: invariant 3's
+/// argument, for the announcement).
+pub(super) fn announce(this: &Arc<Latch>) -> bool {
+    let mut unwound = Unwound::default();
+    let first = this.announce_one(&mut unwound);
+    for_each_below(this, |latch| {
+        latch.announce_one(&mut unwound);
     });
     unwound.resume();
     first
@@ -212,6 +225,7 @@ pub(super) fn give_up(this: &Arc<Latch>) -> Result<Report, Stragglers> {
         names: holders.named.iter().map(|s| s.name.clone()).collect(),
         panicked: holders.panicked,
         reason: this.reason(),
+        cause: this.cause(),
         elapsed: this.since_trigger(now),
         forced: this.is_forced(),
         failures: this.failures(Shown::Snapshot).into(),
@@ -219,7 +233,11 @@ pub(super) fn give_up(this: &Arc<Latch>) -> Result<Report, Stragglers> {
     };
     // Warn once per latch: a bounded drain polled in a loop would otherwise
     // log a warning on every attempt.
-    trace_stragglers(&this.path(), &stragglers, this.warned.set(()));
+    let first = this.warned.set(());
+    trace_stragglers(&this.path(), &stragglers, first);
+    if first {
+        this.tell_systemd(false, || format!("gave up: {stragglers}"));
+    }
     Err(stragglers)
 }
 
@@ -250,6 +268,16 @@ pub(super) fn adopt(
         children.reserve(live.max(4));
     }
     let anchor = Arc::new(Anchor::new(Latch::new(Some(parent.clone()), name)));
+    // Mutant: a child made during the announcement misses it.
+    if parent.is_announced() && !mutant::is("unannounced-child") {
+        // Under the list's lock: either `announce`'s cascade (which marks
+        // the parent first, then reads this list) finds this child, or this
+        // check sees the parent's mark. Nobody can wait on the new child
+        // yet, so there is no one to wake.
+        let mut nobody = Unwound::default();
+        anchor.announce_one(&mut nobody);
+        nobody.resume();
+    }
     children.push(Arc::downgrade(anchor.arc()));
     Ok(anchor)
 }

@@ -21,6 +21,7 @@ mod deep;
 mod docs;
 mod holders;
 mod layering;
+mod lifecycle;
 mod phased;
 mod policy;
 mod shutdown;
