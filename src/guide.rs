@@ -69,6 +69,30 @@
 //! }
 //! ```
 //!
+//! # HTTP servers
+//!
+//! With the `tower` feature, [`Shutdown::layer`](crate::Shutdown::layer)
+//! counts every request in flight as a guard (until its response body ends),
+//! answers 503 once the latch is triggered, and, named, lets a drain that
+//! gives up name the slow requests. axum in ten lines:
+//!
+//! ```ignore
+//! let shutdown = quiescent::Shutdown::new();
+//! shutdown.signals().notice(Duration::from_secs(5)).install()?;
+//! let app = axum::Router::new()
+//!     .route("/", axum::routing::get(|| async { "ok" }))
+//!     .layer(shutdown.layer().named());
+//! let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await?;
+//! tokio::spawn(axum::serve(listener, app).into_future());
+//! shutdown.wait_triggered_async().await;
+//! let grace = tokio::time::sleep(Duration::from_secs(20));
+//! let report = shutdown.shutdown_async().until(grace).await; // names "GET /slow" if it gives up
+//! ```
+//!
+//! (`ignore`: axum is not a dependency of this crate; `http-demo/` in the
+//! repository is the complete server, with its end-to-end test.) With tonic,
+//! add the same layer to the server: `Server::builder().layer(shutdown.layer())`.
+//!
 //! # Running under Kubernetes or systemd
 //!
 //! An orchestrator stops a service in stages, and quiescent has one for

@@ -99,6 +99,9 @@ mod shutdown;
 mod signals;
 #[cfg(all(feature = "systemd", target_os = "linux"))]
 mod systemd;
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub mod tower;
 mod wait_group;
 
 pub use report::{

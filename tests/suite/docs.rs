@@ -5,7 +5,7 @@
 //! them fails here.
 
 /// `(file, source)` of the modules that define the public types.
-const SOURCES: [(&str, &str); 12] = [
+const SOURCES: [(&str, &str); 13] = [
     ("src/wait_group.rs", include_str!("../../src/wait_group.rs")),
     (
         "src/shutdown/mod.rs",
@@ -45,6 +45,7 @@ const SOURCES: [(&str, &str); 12] = [
         include_str!("../../src/report/registry.rs"),
     ),
     ("src/signals.rs", include_str!("../../src/signals.rs")),
+    ("src/tower.rs", include_str!("../../src/tower.rs")),
 ];
 
 /// Each `pub fn` with its doc comment (the `///` lines above it).

@@ -29,6 +29,7 @@ mod shutdown_async;
 mod spawn;
 mod spawn_edges;
 mod spawn_identity;
+mod tower;
 mod tracing;
 mod track;
 mod wait_group;

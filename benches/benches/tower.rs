@@ -1,0 +1,170 @@
+//! The tower layer's cost per request (issue "HTTP services"): a trivial
+//! service called and its response dropped, with no network, bare, behind
+//! `Shutdown::layer()` (unnamed and named), and behind the layer people
+//! write by hand with tokio-util (a `TaskTracker` token per request, kept in
+//! the response body, and a `CancellationToken` checked for refusal). One
+//! thread, and every core at once on one shared latch.
+#![allow(clippy::disallowed_types)] // benches use std types directly
+
+use std::convert::Infallible;
+use std::future::{ready, Future, Ready};
+use std::hint::black_box;
+use std::pin::Pin;
+use std::sync::Barrier;
+use std::task::{Context, Poll, Waker};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use http_body::{Body, Frame};
+use tower_layer::Layer;
+use tower_service::Service;
+
+/// An empty body.
+struct Empty;
+
+impl Body for Empty {
+    type Data = &'static [u8];
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<&'static [u8]>, Infallible>>> {
+        Poll::Ready(None)
+    }
+}
+
+/// The trivial service: an empty 200 at once.
+#[derive(Clone)]
+struct Hello;
+
+impl Service<http::Request<()>> for Hello {
+    type Response = http::Response<Empty>;
+    type Error = Infallible;
+    type Future = Ready<Result<http::Response<Empty>, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Request<()>) -> Self::Future {
+        ready(Ok(http::Response::new(Empty)))
+    }
+}
+
+/// The hand-written tokio-util layer: refuse when cancelled, else hold a
+/// tracker token in the response until it is dropped.
+#[derive(Clone)]
+struct Tracked<S> {
+    inner: S,
+    tracker: tokio_util::task::TaskTracker,
+    cancel: tokio_util::sync::CancellationToken,
+}
+
+impl<S> Service<http::Request<()>> for Tracked<S>
+where
+    S: Service<http::Request<()>, Response = http::Response<Empty>, Error = Infallible>,
+    S::Future: Unpin,
+{
+    type Response = http::Response<(
+        Empty,
+        Option<tokio_util::task::task_tracker::TaskTrackerToken>,
+    )>;
+    type Error = Infallible;
+    type Future = Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<()>) -> Self::Future {
+        if self.cancel.is_cancelled() {
+            let mut refused = http::Response::new((Empty, None));
+            *refused.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+            return ready(Ok(refused));
+        }
+        let token = self.tracker.token();
+        let mut future = self.inner.call(request);
+        let Poll::Ready(Ok(response)) =
+            Pin::new(&mut future).poll(&mut Context::from_waker(Waker::noop()))
+        else {
+            unreachable!("the trivial service is ready at once")
+        };
+        ready(Ok(response.map(|body| (body, Some(token)))))
+    }
+}
+
+/// One request: ready, call, poll the response future once, drop the
+/// response (and with it the body and its guard).
+fn request<S>(service: &mut S)
+where
+    S: Service<http::Request<()>>,
+    S::Future: Unpin,
+{
+    let mut cx = Context::from_waker(Waker::noop());
+    let _ = service.poll_ready(&mut cx);
+    let mut future = service.call(http::Request::new(()));
+    drop(black_box(Pin::new(&mut future).poll(&mut cx)));
+}
+
+/// Runs `f(iters)` on every core at once; the time per iteration of one
+/// thread.
+fn on_every_core(iters: u64, f: impl Fn(u64) + Sync) -> Duration {
+    let n = thread::available_parallelism().map_or(2, |n| n.get());
+    let barrier = Barrier::new(n + 1);
+    let mut start = Instant::now();
+    thread::scope(|s| {
+        for _ in 0..n {
+            s.spawn(|| {
+                barrier.wait();
+                f(iters);
+            });
+        }
+        barrier.wait();
+        start = Instant::now();
+    });
+    start.elapsed()
+}
+
+fn tower_layer(c: &mut Criterion) {
+    let shutdown = quiescent::Shutdown::new();
+    let tracked = || Tracked {
+        inner: Hello,
+        tracker: tokio_util::task::TaskTracker::new(),
+        cancel: tokio_util::sync::CancellationToken::new(),
+    };
+    for threads in ["one_thread", "every_core"] {
+        let mut g = c.benchmark_group(format!("tower_layer_{threads}"));
+        macro_rules! variant {
+            ($name:literal, $service:expr) => {
+                let service = $service;
+                if threads == "one_thread" {
+                    g.bench_function($name, |b| {
+                        let mut service = service.clone();
+                        b.iter(|| request(&mut service))
+                    });
+                } else {
+                    g.bench_function($name, |b| {
+                        b.iter_custom(|iters| {
+                            on_every_core(iters, |n| {
+                                let mut service = service.clone();
+                                for _ in 0..n {
+                                    request(&mut service);
+                                }
+                            })
+                        })
+                    });
+                }
+            };
+        }
+        variant!("bare", Hello);
+        variant!("quiescent_unnamed", shutdown.layer().layer(Hello));
+        variant!("quiescent_named", shutdown.layer().named().layer(Hello));
+        variant!("tokio_util_tracker", tracked());
+        g.finish();
+    }
+}
+
+criterion_group!(benches, tower_layer);
+criterion_main!(benches);
