@@ -70,9 +70,10 @@ mutants=(
     # A child with no guard taken for dead by the cascade, though a future
     # still waits on it.
     "prune-by-count|handles|prune_vs_guard_turned_into_future"
-    # The lifecycle: a child made while its parent announces misses the
-    # notice; the cause recorded after the election, not with it.
-    "unannounced-child|lifecycle|announce_vs_child_creation"
+    # The lifecycle: an announcement that does not cascade (a child's
+    # waiter sleeps through it); the cause recorded after the election, not
+    # with it.
+    "announce-no-cascade|lifecycle|announced_future_on_a_child_vs_parent_announce"
     "cause-after-election|lifecycle|first_cause_wins_and_a_child_reports_its_ancestors"
 )
 # `bash loom-tests/mutants.sh NAME` runs only the rows of mutant NAME.

@@ -47,14 +47,17 @@ fn stages(socket: &UnixDatagram) {
     shutdown.force();
     assert_eq!(
         next(socket).unwrap(),
-        "STATUS=forcing: 1 guards still held\n"
+        "STOPPING=1\nSTATUS=forcing: 1 guards still held\n"
     );
     let stragglers = shutdown.wait_drained_timeout(Duration::ZERO).unwrap_err();
     let gave_up = next(socket).unwrap();
     let one_line = |text: String| text.replace('\n', " ");
     assert_eq!(
         gave_up,
-        format!("STATUS=gave up: {}\n", one_line(stragglers.to_string()))
+        format!(
+            "STOPPING=1\nSTATUS=gave up: {}\n",
+            one_line(stragglers.to_string())
+        )
     );
     assert!(gave_up.contains("\"GET /stuck\" ("), "{gave_up}");
     // Polled again: the manager is told once.
@@ -64,7 +67,7 @@ fn stages(socket: &UnixDatagram) {
     let report = shutdown.wait_drained();
     assert_eq!(
         next(socket).unwrap(),
-        format!("STATUS={}\n", one_line(report.to_string()))
+        format!("STOPPING=1\nSTATUS={}\n", one_line(report.to_string()))
     );
     assert!(report.to_string().starts_with("drained "));
     // A latch triggered before it is told says where it is at once.

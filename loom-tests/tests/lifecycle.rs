@@ -85,3 +85,18 @@ fn announce_vs_child_creation() {
         assert!(child.guard().is_ok(), "announcing refuses nothing");
     });
 }
+
+/// A task waits for a child's announcement while the root announces: the
+/// cascade must wake it (a child's waiters are on the child's list).
+#[test]
+fn announced_future_on_a_child_vs_parent_announce() {
+    exhaustive(|| {
+        let root = Shutdown::new();
+        let child = root.child().unwrap();
+        let notice = child.wait_announced_async();
+        let waiter = thread::spawn(move || loom::future::block_on(notice));
+        root.announce();
+        waiter.join().unwrap();
+        assert!(child.is_announced());
+    });
+}

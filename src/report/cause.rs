@@ -89,10 +89,24 @@ impl Cause {
 
     /// The text `reason()` returns: none for a trigger without a reason,
     /// else the `Display`. A reason given as text is shared, not copied.
+    ///
+    /// The text is made once, at the trigger, and a `Display` of the user's
+    /// (an error's) that fails or panics must not stop the trigger: its text
+    /// then says so instead.
     pub(crate) fn reason(&self) -> Option<SharedStr> {
+        use std::fmt::Write as _;
         match self {
             Cause::Requested(reason) => reason.clone(),
-            other => Some(other.to_string().into()),
+            other => {
+                let mut text = String::new();
+                let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    write!(text, "{other}").is_ok()
+                }));
+                if !matches!(written, Ok(true)) {
+                    text = "an error whose Display failed".to_owned();
+                }
+                Some(text.into())
+            }
         }
     }
 }

@@ -98,6 +98,18 @@ pub(crate) struct Latch {
     pub(super) failed: Flag,
 }
 
+/// The stages of a shutdown the service manager is told of, in order
+/// (`systemd` feature); a status never goes back to an earlier one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[allow(dead_code)] // only the `systemd` feature reads it
+pub(crate) enum Stage {
+    Announced,
+    Triggered,
+    Forced,
+    /// Drained, or gave up.
+    Ended,
+}
+
 /// A trigger's cause, with its text computed once (shared by the subtree's
 /// latches and every report).
 #[derive(Clone, Debug)]
@@ -228,11 +240,10 @@ impl Latch {
         if let Some(closing) = closing {
             unwound.keep(this.core.announce(closing));
         }
-        // A trigger announces too (invariant 7); if it was announced before,
-        // the service manager hears of the trigger here.
-        if !this.announce_one(unwound) {
-            this.tell_systemd(true, || this.shutting_down_status());
-        }
+        // A trigger announces too (invariant 7), and the service manager
+        // hears of the trigger.
+        this.announce_one(unwound);
+        this.tell_systemd(Stage::Triggered, || this.shutting_down_status());
         true
     }
 
@@ -245,10 +256,12 @@ impl Latch {
             return false;
         }
         unwound.keep(self.announce_list.wake_all());
-        self.tell_systemd(true, || {
-            if self.is_triggered() {
-                return self.shutting_down_status();
-            }
+        // A trigger's own announcement leaves the telling to the trigger,
+        // whose stage is later anyway.
+        if self.is_triggered() {
+            return true;
+        }
+        self.tell_systemd(Stage::Announced, || {
             let count = self.core.snapshot().count();
             format!("stopping soon (announced): {count} guards held, still admitting")
         });
@@ -264,22 +277,30 @@ impl Latch {
         }
     }
 
-    /// Tells the service manager `status` (and `STOPPING=1` when
-    /// `stopping`), if [`Shutdown::notify_systemd`](crate::Shutdown::notify_systemd)
+    /// Tells the service manager `status` at `stage` (with `STOPPING=1`), if [`Shutdown::notify_systemd`](crate::Shutdown::notify_systemd)
     /// was called on this latch; nothing otherwise, and `status` is not made.
     #[allow(unused_variables)]
-    pub(super) fn tell_systemd(&self, stopping: bool, status: impl FnOnce() -> String) {
+    pub(super) fn tell_systemd(&self, stage: Stage, status: impl FnOnce() -> String) {
         #[cfg(all(feature = "systemd", target_os = "linux"))]
         if let Some(notifier) = self.systemd.get_ref() {
-            notifier.send(stopping, &status());
+            notifier.send(stage, &status());
         }
     }
 
     /// Announced, or triggered (a trigger announces; the word is read too,
     /// so a reader that sees the trigger before its announcement lands still
-    /// says true).
+    /// says true), here or on an ancestor: the flags of the chain up, so a
+    /// latch the cascade has not reached yet says true too. A loop, linear
+    /// in the depth.
     pub(super) fn is_announced(&self) -> bool {
-        self.announced.is_set() || self.is_triggered()
+        let mut level = Some(self);
+        while let Some(latch) = level {
+            if latch.announced.is_set() || latch.is_triggered() {
+                return true;
+            }
+            level = latch.parent.as_deref();
+        }
+        false
     }
 
     /// Why this latch was triggered (`None` before).
@@ -332,7 +353,7 @@ impl Latch {
         if !self.forced.set() {
             return false;
         }
-        self.tell_systemd(false, || {
+        self.tell_systemd(Stage::Forced, || {
             let count = self.core.snapshot().count();
             format!("forcing: {count} guards still held")
         });
@@ -383,7 +404,7 @@ impl Latch {
         };
         if self.drained.set(report.clone()) {
             trace_drained(self, &report);
-            self.tell_systemd(false, || report.to_string());
+            self.tell_systemd(Stage::Ended, || report.to_string());
             report
         } else {
             // Another drainer got there first: everyone returns its report.

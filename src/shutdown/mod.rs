@@ -38,6 +38,8 @@ pub use self::futures::{
 };
 pub use self::guard::Guard;
 use self::latch::Latch;
+#[cfg(all(feature = "systemd", target_os = "linux"))]
+pub(crate) use self::latch::Stage;
 use self::latch::Why;
 #[cfg(all(feature = "signal", unix))]
 use self::tree::give_up;
@@ -327,14 +329,18 @@ impl Shutdown {
     }
 
     /// Tells systemd about this latch's shutdown from now on, if the service
-    /// runs under it: returns whether `NOTIFY_SOCKET` is set (to a path, or
-    /// `@name` for an abstract socket). Then the latch sends `STOPPING=1`
-    /// when it is announced or triggered, and a one-line `STATUS=` at each
-    /// stage change: announced, triggered (with the reason and the guards
-    /// to drain), forced, and at the end of a drain, drained or gave up
-    /// (naming the oldest stragglers). A latch announced or triggered already
-    /// says so at once. With `NOTIFY_SOCKET` unset nothing is sent and
-    /// nothing fails; a send that fails (the manager gone) is ignored.
+    /// runs under it: returns whether `NOTIFY_SOCKET` is set to an address a
+    /// socket can send to (a path, or `@name` for an abstract socket). Then
+    /// the latch sends `STOPPING=1` with a one-line `STATUS=` at each stage:
+    /// announced, triggered (with the reason and the guards to drain),
+    /// forced, and at the end of a drain, drained or gave up (naming the
+    /// oldest stragglers). Stages only go forward: a message of an earlier
+    /// stage that loses a race with a later one is not sent. A status has no
+    /// control character (a reason cannot add an assignment) and is cut to
+    /// 1024 bytes. A latch announced or triggered already says so at once.
+    /// With `NOTIFY_SOCKET` unset nothing is sent and nothing fails; the
+    /// socket never blocks, and a send that fails (the manager gone, or not
+    /// reading) is dropped.
     ///
     /// Call it on the root latch. Pair it with `TimeoutStopSec=` at least the
     /// notice, grace and hard periods together (the guide's "Running under
@@ -359,11 +365,11 @@ impl Shutdown {
         if latch.systemd.set(std::sync::Arc::new(notifier)) {
             // Catch up with where the latch is now.
             if let Some(report) = latch.drained.get_ref() {
-                latch.tell_systemd(true, || report.to_string());
+                latch.tell_systemd(Stage::Ended, || report.to_string());
             } else if latch.is_triggered() {
-                latch.tell_systemd(true, || latch.shutting_down_status());
+                latch.tell_systemd(Stage::Triggered, || latch.shutting_down_status());
             } else if latch.is_announced() {
-                latch.tell_systemd(true, || "stopping soon (announced)".to_owned());
+                latch.tell_systemd(Stage::Announced, || "stopping soon (announced)".to_owned());
             }
         }
         true

@@ -58,7 +58,7 @@
 use std::borrow::Cow;
 use std::time::Instant;
 
-use super::latch::{Latch, Shown, Why};
+use super::latch::{Latch, Shown, Stage, Why};
 use super::trace::{trace_stragglers, trace_trigger};
 use crate::core::hold::Anchor;
 use crate::core::sync::Arc;
@@ -117,9 +117,12 @@ pub(super) fn force(this: &Arc<Latch>) -> bool {
 pub(super) fn announce(this: &Arc<Latch>) -> bool {
     let mut unwound = Unwound::default();
     let first = this.announce_one(&mut unwound);
-    for_each_below(this, |latch| {
-        latch.announce_one(&mut unwound);
-    });
+    // Mutant: the announcement stays on this latch; a child's waiters sleep.
+    if !mutant::is("announce-no-cascade") {
+        for_each_below(this, |latch| {
+            latch.announce_one(&mut unwound);
+        });
+    }
     unwound.resume();
     first
 }
@@ -236,7 +239,7 @@ pub(super) fn give_up(this: &Arc<Latch>) -> Result<Report, Stragglers> {
     let first = this.warned.set(());
     trace_stragglers(&this.path(), &stragglers, first);
     if first {
-        this.tell_systemd(false, || format!("gave up: {stragglers}"));
+        this.tell_systemd(Stage::Ended, || format!("gave up: {stragglers}"));
     }
     Err(stragglers)
 }
@@ -268,8 +271,10 @@ pub(super) fn adopt(
         children.reserve(live.max(4));
     }
     let anchor = Arc::new(Anchor::new(Latch::new(Some(parent.clone()), name)));
-    // Mutant: a child made during the announcement misses it.
-    if parent.is_announced() && !mutant::is("unannounced-child") {
+    // The parent's own mark, not its ancestors': a parent is marked at birth
+    // or by the cascade, so its mark stands for the chain above it (and a
+    // chain of any depth costs one load here, not a walk).
+    if parent.announced.is_set() {
         // Under the list's lock: either `announce`'s cascade (which marks
         // the parent first, then reads this list) finds this child, or this
         // check sees the parent's mark. Nobody can wait on the new child

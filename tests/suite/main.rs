@@ -22,6 +22,7 @@ mod docs;
 mod holders;
 mod layering;
 mod lifecycle;
+mod lifecycle_edges;
 mod phased;
 mod policy;
 mod shutdown;
