@@ -169,6 +169,11 @@ fn guard_drop(c: &mut Criterion) {
         let _base = shutdown.guard().unwrap();
         b.iter(|| drop(black_box(shutdown.guard().unwrap())))
     });
+    g.bench_function("guard_clone", |b| {
+        let shutdown = quiescent::Shutdown::new();
+        let base = shutdown.guard().unwrap();
+        b.iter(|| drop(black_box(base.clone())))
+    });
     g.bench_function("guard_idle", |b| {
         let shutdown = quiescent::Shutdown::new();
         b.iter(|| drop(black_box(shutdown.guard().unwrap())))

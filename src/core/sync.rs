@@ -173,12 +173,13 @@ mod imp {
 
 pub(crate) use imp::{fence, keep_alive, touch, Arc, KeepAlive, Mutex, OnceCell, Ordering, Weak};
 
-/// Declares a thread-local: std's, or under loom, loom's (loom runs a
-/// model's threads on one OS thread, so std's would be shared by them).
+/// Declares a thread-local: std's (with a `const` initializer, so an access
+/// is a plain load), or under loom, loom's (loom runs a model's threads on
+/// one OS thread, so std's would be shared by them).
 macro_rules! thread_local_value {
     ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = $init:expr;) => {
         #[cfg(not(all(loom, feature = "loom")))]
-        std::thread_local!($(#[$attr])* $vis static $name: $t = $init;);
+        std::thread_local!($(#[$attr])* $vis static $name: $t = const { $init };);
         #[cfg(all(loom, feature = "loom"))]
         loom::thread_local!($(#[$attr])* $vis static $name: $t = $init;);
     };

@@ -251,6 +251,11 @@ impl WaitList {
     /// loom's parker cannot time out, so a wait that would park with a
     /// deadline panics under `--cfg loom`.
     pub(crate) fn block(&self, done: impl Fn() -> bool, deadline: Option<Instant>) -> bool {
+        // The fast path: the condition holds already (a drained latch, a
+        // group with no token); no handle of the thread is taken.
+        if done() {
+            return true;
+        }
         let mut key = Key::default();
         let me = thread::current();
         let reached = loop {
