@@ -43,9 +43,9 @@ enum Target {
     Faster(&'static str, &'static str, f64),
     /// `a ≤ limit` ns.
     Under(&'static str, f64),
-    /// `a - base ≤ b - base2`: `a`'s overhead over `base` at most `b`'s
-    /// over `base2` (a layer's cost against a guard's).
-    Overhead(&'static str, &'static str, &'static str, &'static str),
+    /// `a - base ≤ guard`: `a`'s overhead over `base` at most a guard's
+    /// cost (a layer's cost against a guard's).
+    Overhead(&'static str, &'static str, &'static str),
 }
 
 const TARGETS: &[(&str, Target)] = &[
@@ -190,7 +190,7 @@ fn main() {
                 }
                 None => String::new(),
             },
-            Target::Overhead(a, base, guard, _) => {
+            Target::Overhead(a, base, guard) => {
                 match (spread(a, &root), spread(base, &root), spread(guard, &root)) {
                     (Some((_, a50, _)), Some((_, b50, _)), Some((g10, g50, g90))) => {
                         let over = a50 - b50;
