@@ -127,7 +127,6 @@ const TARGETS: &[(&str, Target)] = &[
             "tower_layer_one_thread/quiescent_unnamed",
             "tower_layer_one_thread/bare",
             "guard_drop/guard_busy",
-            "",
         ),
     ),
     (
