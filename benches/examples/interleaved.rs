@@ -144,5 +144,4 @@ fn main() {
     verdict(&rows, "token_clone", "raw_atomic", 1.5);
     verdict(&rows, "guard_busy", "raw_atomic", 1.3);
     verdict(&rows, "guard_clone", "raw_atomic", 1.3);
-    drop(busy);
 }
