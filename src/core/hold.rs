@@ -348,19 +348,37 @@ impl<N: Node> Clone for Hold<N> {
 
 impl<N: Node> Drop for Hold<N> {
     /// Always inline: the release of a root latch's hold is one RMW and a
-    /// test, and a call around it would cost as much again.
+    /// test, and a call around it would cost as much again. A drop during
+    /// unwinding goes out of line ([`release_unwinding`]), so the inlined
+    /// path knows it is not panicking and carries no code for it.
     #[inline(always)]
     fn drop(&mut self) {
-        let panicking = std::thread::panicking();
-        if panicking && deferral::claim(self.ptr.as_ptr().cast_const().cast()) {
-            // Deferred (`defer_release`): the count stays, now owned by this
-            // thread's deferral slot.
-            return;
+        let ptr = self.ptr.as_ptr().cast_const();
+        if std::thread::panicking() {
+            // SAFETY: `self` owns one count on the node and each ancestor,
+            // and is never used again.
+            return unsafe { release_unwinding(ptr) };
         }
-        // SAFETY: `self` owns one count on the node and each ancestor, and is
-        // never used again.
-        unsafe { release_chain(self.ptr.as_ptr(), panicking, std::ptr::null()) }
+        // SAFETY: as above.
+        unsafe { release_chain(ptr, false, std::ptr::null()) }
     }
+}
+
+/// A hold's drop during unwinding: deferred if `defer_release` armed it
+/// (the count then stays, owned by this thread's deferral slot), else
+/// released and counted as panicked.
+///
+/// # Safety
+/// As [`release_chain`]: the caller owns one count on the node at `ptr` and
+/// on each ancestor, and gives it up.
+#[cold]
+#[inline(never)]
+unsafe fn release_unwinding<N: Node>(ptr: *const N) {
+    if deferral::claim(ptr.cast()) {
+        return;
+    }
+    // SAFETY: as this function's contract.
+    unsafe { release_chain(ptr, true, std::ptr::null()) }
 }
 
 impl<N: Node> Hold<N> {
@@ -420,9 +438,12 @@ mod deferral;
 fn acquire_levels<N: Node>(node: &N) {
     let mut level = Some(node);
     while let Some(n) = level {
+        // The parent link is read before the level's RMW, which a load
+        // after it would have to wait for (a locked RMW orders every load
+        // after it).
+        level = n.parent().map(|p| &**p);
         let refs = n.core().acquire();
         take_refs(n, refs);
-        level = n.parent().map(|p| &**p);
     }
 }
 
@@ -458,16 +479,69 @@ fn owned(refs: Refs) -> usize {
 
 /// Releases one count on the node at `ptr` and on each of its ancestors,
 /// child first, so that a child is drained before its parent; stops before
-/// the ancestor at `stop` (null: goes to the root). The first level is
-/// released inline, the ancestors out of line.
+/// the ancestor at `stop` (null: goes to the root).
+///
+/// Only the first level's RMW is inline; everything after it (R1's
+/// announcement and references, the ancestors) is one call out of line,
+/// taken only when there is something to do, so a root's R2 (the common
+/// release) is one RMW and a test.
 ///
 /// # Safety
 /// The caller owns one count on the node and on each ancestor below `stop`,
 /// and gives it up: `ptr` must not be used by the caller afterwards.
 #[inline(always)]
 unsafe fn release_chain<N: Node>(ptr: *const N, panicking: bool, stop: *const N) {
-    // SAFETY: as this function's contract.
-    match unsafe { release_level(ptr, panicking, stop) } {
+    // SAFETY: our count on this level keeps the node alive until the
+    // release below (module docs), so `ptr` is valid for all three.
+    let (_keep, node) = unsafe {
+        let keep = keep_alive(ptr);
+        touch(ptr);
+        (keep, &*ptr)
+    };
+    // Read the parent link before our count goes: once it does, the node
+    // may be freed (its parent link with it). The parent itself stays
+    // alive, because our count on it is still there.
+    let parent = node.parent().map(Arc::as_ptr);
+    let prev = node.core().release_word(panicking);
+    if parent.is_some() || !Core::owes_nothing(prev) {
+        // SAFETY: `prev` is the word our release of `ptr`'s level replaced;
+        // our counts on the ancestors below `stop` are still there.
+        unsafe { release_rest(ptr, prev, parent, panicking, stop) }
+    }
+}
+
+/// [`release_chain`] after the first level's RMW, which replaced `prev`:
+/// the drain field's release if the word was draining, R1's announcement and
+/// references, then the ancestors below `stop`.
+///
+/// # Safety
+/// `prev` is the word replaced by this thread's release of its count on the
+/// node at `ptr` (`Core::release_word`); the caller does not use the node
+/// afterwards, and owns one count on each ancestor from `parent` up to, not
+/// including, `stop`.
+#[inline(never)]
+unsafe fn release_rest<N: Node>(
+    ptr: *const N,
+    prev: u64,
+    parent: Option<*const N>,
+    panicking: bool,
+    stop: *const N,
+) {
+    let refs = match Core::settle(prev) {
+        Some(refs) => refs,
+        // SAFETY: the word was draining, so our count is still in its drain
+        // field, which keeps the node alive until this second RMW.
+        None => unsafe {
+            touch(ptr);
+            (*ptr).core().release_draining()
+        },
+    };
+    // SAFETY: R1 handed these references to this thread; our counts on the
+    // ancestors below `stop` are still there.
+    if refs.any() && unsafe { finish_release(ptr, refs, parent, panicking, stop) } {
+        return;
+    }
+    match parent {
         // SAFETY: our counts on the ancestors below `stop` are still there.
         Some(parent) if parent != stop => unsafe { release_ancestors(parent, panicking, stop) },
         _ => {}
@@ -482,30 +556,35 @@ unsafe fn release_chain<N: Node>(ptr: *const N, panicking: bool, stop: *const N)
 unsafe fn release_ancestors<N: Node>(mut ptr: *const N, panicking: bool, stop: *const N) {
     loop {
         // SAFETY: as this function's contract.
-        match unsafe { release_level(ptr, panicking, stop) } {
+        let (_keep, parent, refs) = unsafe { release_one(ptr, panicking) };
+        // SAFETY: R1 handed these references to this thread; our counts on
+        // the ancestors below `stop` are still there.
+        if refs.any() && unsafe { finish_release(ptr, refs, parent, panicking, stop) } {
+            return;
+        }
+        match parent {
             Some(parent) if parent != stop => ptr = parent,
             _ => return,
         }
     }
 }
 
-/// Releases our count on the node at `ptr` alone; returns the next level
-/// to release: its parent, read before the release, or `None` if there is
-/// none or [`finish_release`] has released the rest of the chain (below
-/// `stop`) itself.
+/// Releases our count on the node at `ptr` alone (the level's one RMW);
+/// returns the node's keep-alive (loom's: held until the caller is done
+/// with the level), its parent, read before the release, and the
+/// references the release handed over (R1), which the caller must finish
+/// with [`finish_release`].
 ///
 /// # Safety
-/// The caller owns one count on the node at `ptr` and on each ancestor
-/// below `stop`, and gives up the first.
+/// The caller owns one count on the node at `ptr`, and gives it up.
 #[inline(always)]
-unsafe fn release_level<N: Node>(
+unsafe fn release_one<N: Node>(
     ptr: *const N,
     panicking: bool,
-    stop: *const N,
-) -> Option<*const N> {
+) -> (KeepAlive<N>, Option<*const N>, Refs) {
     // SAFETY: our count on this level keeps the node alive until the
     // release below (module docs), so `ptr` is valid for all three.
-    let (_keep, node) = unsafe {
+    let (keep, node) = unsafe {
         let keep = keep_alive(ptr);
         touch(ptr);
         (keep, &*ptr)
@@ -515,12 +594,7 @@ unsafe fn release_level<N: Node>(
     // alive, because our count on it is still there.
     let parent = node.parent().map(Arc::as_ptr);
     let refs = node.core().release(panicking);
-    // SAFETY: R1 handed these references to this thread; our counts on the
-    // ancestors below `stop` are still there.
-    if refs.any() && unsafe { finish_release(ptr, refs, parent, panicking, stop) } {
-        return None;
-    }
-    parent
+    (keep, parent, refs)
 }
 
 /// R1's slow half: announce the drain if the notify reference came with the

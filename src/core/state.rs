@@ -60,6 +60,17 @@ pub(crate) const ONE: u64 = 1 << 33;
 /// open count always fits the drain field when the close moves it there.
 pub(crate) const MAX_COUNT: u64 = 1 << 29;
 
+/// The order of a release's RMW (`Core::release`).
+#[inline(always)]
+fn release_order() -> Ordering {
+    // Mutant: a release that does not publish the holder's writes.
+    if mutant::is("relaxed-release") {
+        Ordering::Relaxed
+    } else {
+        Ordering::Release
+    }
+}
+
 /// The drain field of `word`, as a count.
 #[inline]
 fn drain_count(word: u64) -> u64 {
@@ -326,38 +337,67 @@ impl Core {
     /// are read-modify-writes, so they extend one release sequence). A caller
     /// that is given references to give back issues an `Acquire` fence before
     /// using them, as `Arc::drop` does.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn release(&self, panicking: bool) -> Refs {
+        let prev = self.release_word(panicking);
+        if Self::owes_nothing(prev) {
+            return Refs::NONE;
+        }
+        match Self::settle(prev) {
+            Some(refs) => refs,
+            None => self.release_draining(),
+        }
+    }
+
+    /// [`release`](Self::release)'s read-modify-write alone: returns the
+    /// word it replaced, which [`owes_nothing`](Self::owes_nothing) and
+    /// [`settle`](Self::settle) decide. (Split so that a hold's drop can
+    /// inline this and the test, and decide the rest out of line.)
+    #[inline(always)]
+    pub(crate) fn release_word(&self, panicking: bool) -> u64 {
         if panicking {
             // Cold path: published by the Release decrement just below.
             self.panicked.fetch_add(1, Ordering::Relaxed);
         }
-        let order = if mutant::is("relaxed-release") {
-            Ordering::Relaxed
-        } else {
-            Ordering::Release
-        };
-        let prev = self.state.fetch_sub(ONE, order);
+        self.state.fetch_sub(ONE, release_order())
+    }
+
+    /// The common releases, decided by one test: another hold is left in
+    /// the open field, or the last one goes from an anchored, open,
+    /// unwatched word. Both are R2 and owe nothing.
+    #[inline(always)]
+    pub(crate) fn owes_nothing(prev: u64) -> bool {
+        (prev & DRAINING == 0 && prev >= 2 * ONE) || prev == ONE + ANCHORED
+    }
+
+    /// What a release that replaced `prev` owes; `None` if the hold is
+    /// counted in the drain field, which [`release_draining`](Self::release_draining)
+    /// must then release. A function of the word alone: the release may
+    /// have been the last one, and the node gone.
+    #[inline]
+    pub(crate) fn settle(prev: u64) -> Option<Refs> {
         if prev & DRAINING != 0 && !mutant::is("release-skips-drain") {
             // The decrement went to the unused open field (where it wraps
             // off the top harmlessly); this hold is counted in the drain field.
-            return self.release_draining(order);
+            return None;
         }
         debug_assert!(prev >= ONE, "hold count underflow");
         let left = prev.wrapping_sub(ONE);
         // The common last release (anchored, nobody watching) owes nothing.
         if left < ONE && left != ANCHORED {
-            return Refs::owed_at_zero(left);
+            return Some(Refs::owed_at_zero(left));
         }
-        Refs::NONE
+        Some(Refs::NONE)
     }
 
     /// Removes one hold from the drain field of a `DRAINING` word: the
     /// second RMW of a release after a latch's close, and the one that
-    /// decides R1 (the drain field reaching zero) or R2. `order` as `release`.
+    /// decides R1 (the drain field reaching zero) or R2. Ordered as
+    /// `release`'s. Call only when [`settle`](Self::settle) says so: the
+    /// hold's count in the drain field keeps the node alive until this.
     #[inline(never)]
-    fn release_draining(&self, order: Ordering) -> Refs {
-        let prev = self.state.fetch_sub(DRAIN_ONE, order);
+    pub(crate) fn release_draining(&self) -> Refs {
+        let prev = self.state.fetch_sub(DRAIN_ONE, release_order());
         debug_assert!(drain_count(prev) >= 1, "drain count underflow");
         let left = prev.wrapping_sub(DRAIN_ONE);
         if drain_count(left) == 0 {

@@ -34,11 +34,13 @@ use crate::report::{Cause, Failure, SharedStr};
 #[must_use = "a guard releases its count when dropped; an unused guard is released at once"]
 #[clippy::has_significant_drop]
 pub struct Guard {
-    pub(super) hold: Hold<Latch>,
     /// `None` for an unnamed, ordinary guard, which therefore never locks or
     /// allocates, and whose drop tests one word (a guard is two words, so
-    /// moving one costs little more than moving a token).
+    /// moving one costs little more than moving a token). Declared first, so
+    /// that it drops right after `Drop::drop` has taken it out (nothing in
+    /// between), and the compiler sees there is nothing left to free.
     extra: Option<Box<Extra>>,
+    pub(super) hold: Hold<Latch>,
 }
 
 /// What a named, vital or spawn guard carries besides its hold.
@@ -67,7 +69,7 @@ impl Guard {
     /// An unnamed, ordinary guard owning `hold`.
     #[inline]
     pub(super) fn from_hold(hold: Hold<Latch>) -> Self {
-        Self { hold, extra: None }
+        Self { extra: None, hold }
     }
 
     pub(super) fn latch(&self) -> &Latch {
@@ -393,147 +395,167 @@ impl Guard {
         // the unwinding of a trigger waker's panic resumed below) must not
         // record a second one.
         self.extra_mut().failed = true;
-        self.record_failure(site, reason.into_owned(), true, false);
-    }
-
-    /// Records a failure of this guard on its latch (and its ancestors);
-    /// with `trigger_it`, also triggers the latch and its subtree, with the
-    /// failure as the cause (its text names the guard and its site): through
-    /// the guard's own reference, so no handle is
-    /// needed (module docs, invariant 2). `unwinding`: the guard is dropped
-    /// by a panic, and in a thread of `Shutdown::spawn` the panic's message
-    /// will replace "panicked".
-    pub(super) fn record_failure(
-        &self,
-        fallback: &'static Location<'static>,
-        reason: String,
-        trigger_it: bool,
-        unwinding: bool,
-    ) {
-        let latch = self.latch();
-        let (name, site) = match self.named() {
-            Some(named) => (
-                Some(SharedStr::from(named.name.clone())),
-                latch.registry.lock().site(named.id).unwrap_or(fallback),
-            ),
-            None => (None, fallback),
-        };
-        let failure = Failure {
-            name,
-            latch: latch.path().into(),
+        record_failure(
+            &self.hold,
+            self.named(),
             site,
-            reason: reason.into(),
-        };
-        // The cause, as the failure is now (its text reads "... failed:
-        // reason" or "... panicked").
-        let cause = trigger_it.then(|| Cause::Failed(failure.clone()));
-        let record = latch.push_failure(FailureRecord {
-            at: Instant::now(),
-            failure,
-            shown: false,
+            reason.into_owned(),
+            true,
+            false,
+        );
+    }
+}
+
+/// Records a failure of a guard (its hold, its name) on its latch (and its ancestors);
+/// with `trigger_it`, also triggers the latch and its subtree, with the
+/// failure as the cause (its text names the guard and its site): through
+/// the guard's own reference, so no handle is
+/// needed (module docs, invariant 2). `unwinding`: the guard is dropped
+/// by a panic, and in a thread of `Shutdown::spawn` the panic's message
+/// will replace "panicked".
+fn record_failure(
+    hold: &Hold<Latch>,
+    named: Option<&Named>,
+    fallback: &'static Location<'static>,
+    reason: String,
+    trigger_it: bool,
+    unwinding: bool,
+) {
+    let latch = hold.node();
+    let (name, site) = match named {
+        Some(named) => (
+            Some(SharedStr::from(named.name.clone())),
+            latch.registry.lock().site(named.id).unwrap_or(fallback),
+        ),
+        None => (None, fallback),
+    };
+    let failure = Failure {
+        name,
+        latch: latch.path().into(),
+        site,
+        reason: reason.into(),
+    };
+    // The cause, as the failure is now (its text reads "... failed:
+    // reason" or "... panicked").
+    let cause = trigger_it.then(|| Cause::Failed(failure.clone()));
+    let record = latch.push_failure(FailureRecord {
+        at: Instant::now(),
+        failure,
+        shown: false,
+    });
+    if unwinding {
+        // Inside a thread of `Shutdown::spawn`: its wrapper replaces this
+        // "panicked" with the panic's message, unless a drain's report
+        // has shown the record by then (see `run_recording_panic`).
+        let _ = SPAWNED.try_with(|spawned| {
+            if let Some(spawned) = &mut *spawned.borrow_mut() {
+                spawned.records.push(record);
+            }
         });
-        if unwinding {
-            // Inside a thread of `Shutdown::spawn`: its wrapper replaces this
-            // "panicked" with the panic's message, unless a drain's report
-            // has shown the record by then (see `run_recording_panic`).
-            let _ = SPAWNED.try_with(|spawned| {
-                if let Some(spawned) = &mut *spawned.borrow_mut() {
-                    spawned.records.push(record);
-                }
-            });
-        }
-        if let Some(cause) = cause {
-            trigger(&self.hold.to_arc(), &Why::new(cause));
-        }
+    }
+    if let Some(cause) = cause {
+        trigger(&hold.to_arc(), &Why::new(cause));
     }
 }
 
 impl Clone for Guard {
     /// Clones the guard; a named guard's clone is registered under the same
-    /// name, at the site of the `clone` call.
+    /// name, at the site of the `clone` call. An unnamed guard's clone is its
+    /// hold's clone alone (one atomic RMW), as a token's is.
+    #[inline]
     #[track_caller]
     fn clone(&self) -> Self {
-        let mut guard = Guard::from_hold(self.hold.clone());
-        if let Some(named) = self.named() {
-            guard.register(named.name.clone(), Location::caller());
-        }
-        guard
-    }
-}
-
-impl Drop for Guard {
-    /// Inline: an unnamed, non-vital guard's drop is its hold's release
-    /// alone (one atomic RMW), as cheap as a token's.
-    #[inline]
-    fn drop(&mut self) {
-        if self.extra.is_some() {
-            self.drop_slow();
+        let guard = Guard::from_hold(self.hold.clone());
+        match self.named() {
+            None => guard,
+            Some(named) => guard.registered_as(named, Location::caller()),
         }
     }
 }
 
 impl Guard {
+    /// A clone's registration under `named`'s name, at `site`: out of line,
+    /// so that an unnamed guard's clone stays one RMW.
     #[cold]
     #[inline(never)]
-    pub(super) fn drop_slow(&mut self) {
-        let Some(extra) = &self.extra else {
-            return;
-        };
-        let unwinding = std::thread::panicking();
-        if unwinding && !extra.failed {
-            // Before the count goes: the drain cannot complete without this
-            // failure in its report. A vital guard fails its latch; a named
-            // one is only recorded, so the report says which guard the
-            // panic dropped (name, site, latch).
-            match (extra.vital, &extra.named) {
-                (Some(site), _) => self.record_failure(site, "panicked".into(), true, true),
-                (None, Some(named)) => {
-                    let site = self.latch().registry.lock().site(named.id);
-                    if let Some(site) = site {
-                        self.record_failure(site, "panicked".into(), false, true);
-                    }
-                }
-                (None, None) => {}
-            }
-        }
-        let extra = self.extra.as_deref().expect("checked above");
-        let spawn = extra.spawn != 0 && self.is_this_threads_spawn_guard(extra);
-        if spawn && unwinding && !mutant::is("spawn-no-defer") {
-            // The spawn guard, dropped by its thread's panic: its count (and
-            // its name) stay until the wrapper has put the panic's message
-            // in (`run_recording_panic`); the hold's drop, right after this,
-            // defers its release to it.
-            let name = extra.named.as_ref().map(|named| named.id);
-            let _ = SPAWNED.try_with(|spawned| {
-                if let Some(spawned) = &mut *spawned.borrow_mut() {
-                    spawned.name = name;
-                }
-            });
-            self.hold.defer_release();
-            return;
-        }
-        // Unregister before the count goes (the `hold` field drops after
-        // this), so a straggler list never names a guard already released.
-        if let Some(named) = self.named() {
-            self.latch().registry.lock().remove(named.id);
-        }
+    fn registered_as(mut self, named: &Named, site: &'static Location<'static>) -> Guard {
+        self.register(named.name.clone(), site);
+        self
     }
+}
 
-    /// Whether this is the spawn guard of the thread running this code; if
-    /// so, the thread forgets it (the guard is being dropped).
-    pub(super) fn is_this_threads_spawn_guard(&self, extra: &Extra) -> bool {
-        // `try_with`: a guard dropped by a thread-local's destructor, after
-        // this thread's spawn slot is gone, is simply not deferred.
-        SPAWNED
-            .try_with(|spawned| match &mut *spawned.borrow_mut() {
-                Some(spawned) if spawned.guard == extra.spawn => {
-                    spawned.guard = 0;
-                    true
-                }
-                _ => false,
-            })
-            .unwrap_or(false)
+impl Drop for Guard {
+    /// Inline: an unnamed, non-vital guard's drop is its hold's release
+    /// alone (one atomic RMW), as cheap as a token's. The `extra` word is
+    /// taken out here, so the field's own drop is known to have nothing left
+    /// to do and the whole drop inlines.
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(extra) = self.extra.take() {
+            drop_slow(&self.hold, extra);
+        }
     }
+}
+
+/// What a named, vital or spawn guard's drop does before its hold (the
+/// field dropped right after this) releases the count.
+#[cold]
+#[inline(never)]
+fn drop_slow(hold: &Hold<Latch>, extra: Box<Extra>) {
+    let unwinding = std::thread::panicking();
+    if unwinding && !extra.failed {
+        // Before the count goes: the drain cannot complete without this
+        // failure in its report. A vital guard fails its latch; a named
+        // one is only recorded, so the report says which guard the
+        // panic dropped (name, site, latch).
+        let named = extra.named.as_ref();
+        match (extra.vital, named) {
+            (Some(site), _) => record_failure(hold, named, site, "panicked".into(), true, true),
+            (None, Some(named)) => {
+                let site = hold.node().registry.lock().site(named.id);
+                if let Some(site) = site {
+                    record_failure(hold, Some(named), site, "panicked".into(), false, true);
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    let spawn = extra.spawn != 0 && is_this_threads_spawn_guard(&extra);
+    if spawn && unwinding && !mutant::is("spawn-no-defer") {
+        // The spawn guard, dropped by its thread's panic: its count (and
+        // its name) stay until the wrapper has put the panic's message
+        // in (`run_recording_panic`); the hold's drop, right after this,
+        // defers its release to it.
+        let name = extra.named.as_ref().map(|named| named.id);
+        let _ = SPAWNED.try_with(|spawned| {
+            if let Some(spawned) = &mut *spawned.borrow_mut() {
+                spawned.name = name;
+            }
+        });
+        hold.defer_release();
+        return;
+    }
+    // Unregister before the count goes (the `hold` field drops after
+    // this), so a straggler list never names a guard already released.
+    if let Some(named) = &extra.named {
+        hold.node().registry.lock().remove(named.id);
+    }
+}
+
+/// Whether `extra` is the spawn guard of the thread running this code; if
+/// so, the thread forgets it (the guard is being dropped).
+fn is_this_threads_spawn_guard(extra: &Extra) -> bool {
+    // `try_with`: a guard dropped by a thread-local's destructor, after
+    // this thread's spawn slot is gone, is simply not deferred.
+    SPAWNED
+        .try_with(|spawned| match &mut *spawned.borrow_mut() {
+            Some(spawned) if spawned.guard == extra.spawn => {
+                spawned.guard = 0;
+                true
+            }
+            _ => false,
+        })
+        .unwrap_or(false)
 }
 
 impl fmt::Debug for Guard {
