@@ -208,6 +208,16 @@ impl Shutdown {
     /// # Panics
     ///
     /// Panics if the OS fails to create a thread, like `std::thread::spawn`.
+    ///
+    /// # A panic in the body
+    ///
+    /// If the body panics, the panic's message is recorded as a failure
+    /// before the guard's count goes, so the drain's report carries it; the
+    /// `JoinHandle` still returns the panic. If the body *catches* a panic
+    /// that dropped its guard (`catch_unwind` around code that owns the
+    /// guard), the count stays until the body returns, or until the thread
+    /// next waits for a drain or reads `count`/`holders`: a drain meanwhile
+    /// waits for the thread, and names it if it gives up.
     /// ```
     /// let shutdown = quiescent::Shutdown::new();
     /// let worker = shutdown.spawn(|guard| {

@@ -25,6 +25,7 @@ mod lifecycle;
 mod lifecycle_edges;
 mod phased;
 mod policy;
+mod release_edges;
 mod shutdown;
 mod shutdown_async;
 mod spawn;
