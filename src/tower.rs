@@ -160,25 +160,61 @@ where
     /// Admits the request under a guard, or refuses it: the decision is the
     /// latch's `guard()`, atomic with the trigger, so a request that arrives
     /// after the trigger (on a kept-alive connection too) is never admitted.
+    #[inline]
     fn call(&mut self, request: http::Request<ReqB>) -> Self::Future {
-        let guard = if self.named {
-            let name = format!("{} {}", request.method(), request.uri().path());
-            self.shutdown.guard_named(name)
-        } else {
-            self.shutdown.guard()
-        };
+        if self.named {
+            return self.call_named(request);
+        }
+        let guard = self.shutdown.guard();
+        self.admit(guard, request)
+    }
+}
+
+impl<S> GuardService<S> {
+    /// The future of a request admitted under `guard`, or refused.
+    #[inline]
+    fn admit<ReqB>(
+        &mut self,
+        guard: Result<Guard, crate::ShutdownStarted>,
+        request: http::Request<ReqB>,
+    ) -> GuardFuture<S::Future>
+    where
+        S: tower_service::Service<http::Request<ReqB>>,
+    {
         match guard {
             Ok(guard) => GuardFuture {
-                state: State::Admitted {
-                    future: self.inner.call(request),
-                    guard: Some(guard),
-                },
+                future: Some(self.inner.call(request)),
+                guard: Some(guard),
             },
             Err(_) => GuardFuture {
-                state: State::Refused,
+                future: None,
+                guard: None,
             },
         }
     }
+
+    /// [`call`](tower_service::Service::call) of a named layer, out of line:
+    /// reading the method and path must not make the unnamed path keep the
+    /// request in memory and copy it (it moves it once, like a bare call).
+    #[inline(never)]
+    fn call_named<ReqB>(&mut self, request: http::Request<ReqB>) -> GuardFuture<S::Future>
+    where
+        S: tower_service::Service<http::Request<ReqB>>,
+    {
+        let guard = named_guard(&self.shutdown, request.method(), request.uri());
+        self.admit(guard, request)
+    }
+}
+
+/// A named request's guard, `"METHOD /path"` (no query string). Out of
+/// line: the unnamed path stays small enough to move the request once.
+#[inline(never)]
+fn named_guard(
+    shutdown: &Shutdown,
+    method: &http::Method,
+    uri: &http::Uri,
+) -> Result<Guard, crate::ShutdownStarted> {
+    shutdown.guard_named(format!("{method} {}", uri.path()))
 }
 
 pin_project! {
@@ -213,16 +249,10 @@ pin_project! {
     /// releases the guard: the drain no longer waits for the request.
     #[must_use = "futures do nothing unless polled"]
     pub struct GuardFuture<F> {
+        // `None` for a refused request (its guard is `None` too).
         #[pin]
-        state: State<F>,
-    }
-}
-
-pin_project! {
-    #[project = StateProj]
-    enum State<F> {
-        Admitted { #[pin] future: F, guard: Option<Guard> },
-        Refused,
+        future: Option<F>,
+        guard: Option<Guard>,
     }
 }
 
@@ -232,39 +262,44 @@ where
 {
     type Output = Result<http::Response<GuardBody<ResB>>, E>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            StateProj::Admitted { future, guard } => {
-                let response = std::task::ready!(future.poll(cx));
-                // An error releases the guard with the future; a response
-                // hands it to its body.
-                let guard = guard.take();
-                Poll::Ready(response.map(|response| {
-                    response.map(|body| GuardBody {
-                        inner: Some(body),
-                        guard,
-                    })
-                }))
-            }
-            StateProj::Refused => {
-                let mut response = http::Response::new(GuardBody {
-                    inner: None,
-                    guard: None,
-                });
-                *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
-                response.headers_mut().insert(
-                    http::header::CONNECTION,
-                    http::HeaderValue::from_static("close"),
-                );
-                Poll::Ready(Ok(response))
-            }
-        }
+        let this = self.project();
+        let Some(future) = this.future.as_pin_mut() else {
+            return Poll::Ready(Ok(refused()));
+        };
+        let response = std::task::ready!(future.poll(cx));
+        // An error releases the guard with the future; a response hands it
+        // to its body.
+        let guard = this.guard.take();
+        Poll::Ready(response.map(|response| {
+            response.map(|body| GuardBody {
+                inner: Some(body),
+                guard,
+            })
+        }))
     }
+}
+
+/// The answer to a request refused after the trigger: `503`, and
+/// `Connection: close`, so a kept-alive connection is not reused.
+#[cold]
+fn refused<B>() -> http::Response<GuardBody<B>> {
+    let mut response = http::Response::new(GuardBody {
+        inner: None,
+        guard: None,
+    });
+    *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+    response.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 impl<F> fmt::Debug for GuardFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let admitted = matches!(self.state, State::Admitted { .. });
+        let admitted = self.future.is_some();
         f.debug_struct("GuardFuture")
             .field("admitted", &admitted)
             .finish_non_exhaustive()
