@@ -111,7 +111,7 @@ const TARGETS: &[(&str, Target)] = &[
     ),
     (
         "a drained report borrowed ≤ 1 ns",
-        Target::Under("drained_report/try_wait_drained", 1.0),
+        Target::Under("drained_report/quiescent_try_wait_drained", 1.0),
     ),
     (
         "10k async guards drained ≥ 1.25× faster than tokio-util",
