@@ -492,10 +492,32 @@ impl Drop for Guard {
     #[inline]
     fn drop(&mut self) {
         if let Some(extra) = self.extra.take() {
-            drop_slow(&self.hold, extra);
+            drop_slow_nounwind(&self.hold, extra);
         }
     }
 }
+
+/// [`drop_slow`], which never unwinds, declared so: a call the compiler
+/// knows cannot unwind needs no cleanup in the guard's drop glue, which is
+/// then small enough to be inlined at every drop (issue 24: the landing pad
+/// kept it out of line).
+///
+/// A panic escaping an `extern "C"` function aborts the process; none can
+/// escape this one. It takes the registry lock (parking_lot: no poisoning),
+/// reads this thread's spawn slot in borrows that never drop a guard, and
+/// records a failure or triggers only when the thread is unwinding already,
+/// where the trigger drops a waker's panic instead of resuming it (and where
+/// any second panic in a drop aborts anyway). Under loom, a model's failure
+/// is a panic that must reach the model, so there it is an ordinary call.
+#[cfg(not(loom))]
+#[cold]
+#[inline(never)]
+extern "C" fn drop_slow_nounwind(hold: &Hold<Latch>, extra: Box<Extra>) {
+    drop_slow(hold, extra);
+}
+
+#[cfg(loom)]
+use drop_slow as drop_slow_nounwind;
 
 /// What a named, vital or spawn guard's drop does before its hold (the
 /// field dropped right after this) releases the count.
