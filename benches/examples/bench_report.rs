@@ -106,39 +106,16 @@ fn human(ns: f64) -> String {
     }
 }
 
-/// ns per iteration of each sample of `group/name` (criterion's
-/// `sample.json`).
-fn samples(root: &Path, group: &str, name: &str) -> Option<Vec<f64>> {
-    let json = fs::read_to_string(root.join(group).join(name).join("new/sample.json")).ok()?;
-    let numbers = |key: &str| -> Option<Vec<f64>> {
-        let start = json.find(&format!("\"{key}\":["))? + key.len() + 4;
-        let end = start + json[start..].find(']')?;
-        json[start..end]
-            .split(',')
-            .map(|n| n.trim().parse().ok())
-            .collect()
-    };
-    let (iters, times) = (numbers("iters")?, numbers("times")?);
-    Some(iters.iter().zip(&times).map(|(i, t)| t / i).collect())
-}
-
-/// The p10 and p90 of `group/name`'s samples.
-fn spread(root: &Path, group: &str, name: &str) -> Option<(f64, f64)> {
-    let mut v = samples(root, group, name)?;
-    v.sort_by(f64::total_cmp);
-    let at = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
-    Some((at(0.10), at(0.90)))
-}
-
 fn table(results: &Results, root: &Path) {
     println!("| group | implementation | median | p10–p90 | ratio to the first row |");
     println!("|---|---|---:|---:|---:|");
     for (group, rows) in results {
         let base = rows[0].1;
         for (name, ns) in rows {
-            let range = spread(root, group, name).map_or_else(String::new, |(lo, hi)| {
-                format!("{}–{}", human(lo), human(hi))
-            });
+            let range = quiescent_benches::spread(root, &format!("{group}/{name}"))
+                .map_or_else(String::new, |(lo, _, hi)| {
+                    format!("{}–{}", human(lo), human(hi))
+                });
             println!(
                 "| {group} | {name} | {} | {range} | {:.2}× |",
                 human(*ns),

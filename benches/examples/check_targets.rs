@@ -9,31 +9,9 @@
 //! cargo run --release -p quiescent-benches --example check_targets
 //! ```
 
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-/// ns per iteration of each sample of `group/bench`.
-fn samples(root: &Path, id: &str) -> Option<Vec<f64>> {
-    let json = fs::read_to_string(root.join(id).join("new/sample.json")).ok()?;
-    let numbers = |key: &str| -> Option<Vec<f64>> {
-        let start = json.find(&format!("\"{key}\":["))? + key.len() + 4;
-        let end = start + json[start..].find(']')?;
-        json[start..end]
-            .split(',')
-            .map(|n| n.trim().parse().ok())
-            .collect()
-    };
-    let (iters, times) = (numbers("iters")?, numbers("times")?);
-    Some(iters.iter().zip(&times).map(|(i, t)| t / i).collect())
-}
-
-/// p10, median, p90.
-fn spread(id: &str, root: &Path) -> Option<(f64, f64, f64)> {
-    let mut v = samples(root, id)?;
-    v.sort_by(f64::total_cmp);
-    let at = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
-    Some((at(0.10), at(0.50), at(0.90)))
-}
+use quiescent_benches::spread;
 
 /// What a target compares.
 enum Target {
@@ -166,7 +144,7 @@ fn main() {
         let row = match target {
             Target::Ratio(a, b, limit) | Target::Faster(b, a, limit) => {
                 let faster = matches!(target, Target::Faster(..));
-                match (spread(a, &root), spread(b, &root)) {
+                match (spread(&root, a), spread(&root, b)) {
                     (Some((a10, a50, a90)), Some((b10, b50, b90))) => {
                         let (lo, mid, hi) = (a10 / b90, a50 / b50, a90 / b10);
                         if faster {
@@ -182,7 +160,7 @@ fn main() {
                     _ => String::new(),
                 }
             }
-            Target::Under(a, limit) => match spread(a, &root) {
+            Target::Under(a, limit) => match spread(&root, a) {
                 Some((a10, a50, a90)) => {
                     let v = verdict(a90 <= *limit, a50 <= *limit);
                     format!("{a50:.2} ns ({a10:.2}–{a90:.2}), want ≤ {limit} ns | {v}")
@@ -190,7 +168,7 @@ fn main() {
                 None => String::new(),
             },
             Target::Overhead(a, base, guard) => {
-                match (spread(a, &root), spread(base, &root), spread(guard, &root)) {
+                match (spread(&root, a), spread(&root, base), spread(&root, guard)) {
                     (Some((_, a50, _)), Some((_, b50, _)), Some((g10, g50, g90))) => {
                         let over = a50 - b50;
                         let v = verdict(over <= g10, over <= g50.max(g90));
