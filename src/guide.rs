@@ -103,6 +103,8 @@
 //! **exit**, naming whoever still holds on.
 //!
 //! ```no_run
+//! # #[cfg(all(feature = "signal", feature = "systemd", target_os = "linux"))]
+//! # fn main() -> std::io::Result<()> {
 //! use std::time::Duration;
 //! use quiescent::Shutdown;
 //!
@@ -123,7 +125,10 @@
 //!         std::process::exit(1);
 //!     }
 //! }
-//! # Ok::<(), std::io::Error>(())
+//! # Ok(())
+//! # }
+//! # #[cfg(not(all(feature = "signal", feature = "systemd", target_os = "linux")))]
+//! # fn main() {} // the `signal` and `systemd` features (Linux) are needed
 //! ```
 //!
 //! The same stages without signals, as a test drives them:

@@ -36,6 +36,7 @@ const GROUPS: &[&str] = &[
     "select_loop",
     "tower_layer_one_thread",
     "tower_layer_every_core",
+    "tower_layer_text_body",
 ];
 
 /// The sizes of the `tree_growth` group (child latches × 100 guards).
