@@ -28,7 +28,9 @@
 //!    handed to the caller as an [`Unwound`], which finishes its own work
 //!    (gives back references, triggers children) before resuming it. A
 //!    thread that is already unwinding drops it instead (a second panic
-//!    would abort); the panic hook has printed it when it happened.
+//!    would abort); the panic hook has printed it when it happened. A
+//!    payload dropped so (or a second one) may itself panic when dropped:
+//!    [`discard`] catches that too, so no panic cuts a wake-up loop short.
 //! 4. **Stale registrations are harmless.** Every `wake_all` starts a new
 //!    epoch; a [`Key`] of an older one owns no slot any more, so a late
 //!    cancel never removes another waiter's registration, and a list can be
@@ -318,10 +320,13 @@ impl Unwound {
     }
 
     /// Keeps `other`'s panic too if none is kept yet (the first one wins;
-    /// a later one is dropped, its message printed already by the hook).
+    /// a later one is [discarded](discard), its message printed already by
+    /// the hook).
     pub(crate) fn keep(&mut self, other: Unwound) {
-        if self.0.is_none() {
-            self.0 = other.0;
+        match (&self.0, other.0) {
+            (None, other) => self.0 = other,
+            (Some(_), Some(later)) => discard(later),
+            (Some(_), None) => {}
         }
     }
 
@@ -331,14 +336,37 @@ impl Unwound {
     }
 
     /// Resumes the kept panic, unless this thread is unwinding already (a
-    /// second panic would abort the process): then it is dropped.
+    /// second panic would abort the process): then it is
+    /// [discarded](discard).
     pub(crate) fn resume(self) {
         if let Some(payload) = self.0 {
-            if !std::thread::panicking() {
+            if std::thread::panicking() {
+                discard(payload);
+            } else {
                 resume_unwind(payload);
             }
         }
     }
+}
+
+/// Drops a panic's payload that will not be resumed, so that nothing
+/// unwinds out of here: a payload is any value (`panic_any`), and its
+/// `Drop` may panic in turn. That panic is caught and its own payload
+/// dropped the same way; after a few such rounds (a payload whose drop
+/// panics with another such payload, and so on), the last one is forgotten
+/// (leaked) rather than dropped. Without this, a payload that panics when
+/// dropped would cut the operation short (the remaining wake-ups, the
+/// release chain, the cascade) or, inside a guard's drop while the thread
+/// unwinds, abort the process.
+pub(crate) fn discard(payload: Box<dyn Any + Send>) {
+    let mut payload = payload;
+    for _ in 0..4 {
+        match catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            Ok(()) => return,
+            Err(again) => payload = again,
+        }
+    }
+    mem::forget(payload);
 }
 
 impl std::fmt::Debug for Unwound {

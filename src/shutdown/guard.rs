@@ -502,18 +502,26 @@ impl Drop for Guard {
 /// then small enough to be inlined at every drop (issue 24: the landing pad
 /// kept it out of line).
 ///
-/// A panic escaping an `extern "C"` function aborts the process; none can
-/// escape this one. It takes the registry lock (parking_lot: no poisoning),
-/// reads this thread's spawn slot in borrows that never drop a guard, and
-/// records a failure or triggers only when the thread is unwinding already,
-/// where the trigger drops a waker's panic instead of resuming it (and where
-/// any second panic in a drop aborts anyway). Under loom, a model's failure
-/// is a panic that must reach the model, so there it is an ordinary call.
+/// A panic escaping an `extern "C"` function aborts the process, so none
+/// may. On its own, `drop_slow` runs user code only when the thread is
+/// unwinding already: a vital guard's trigger (wakers, a tracing
+/// subscriber). The trigger catches those panics and, the thread being
+/// unwinding, discards them (`core::wakers::discard`, which also survives a
+/// payload that panics when dropped). That matters because a thread that
+/// unwinds may still catch a panic: a destructor with its own
+/// `catch_unwind` (tokio drops the futures of a runtime so) runs with
+/// `panicking()` true. Anything that would unwind anyway is caught here and
+/// discarded too: this thread's own panic is the one it reports. Under
+/// loom, a model's failure is a panic that must reach the model, so there
+/// it is an ordinary call.
 #[cfg(not(loom))]
 #[cold]
 #[inline(never)]
 extern "C" fn drop_slow_nounwind(hold: &Hold<Latch>, extra: Box<Extra>) {
-    drop_slow(hold, extra);
+    let run = std::panic::AssertUnwindSafe(move || drop_slow(hold, extra));
+    if let Err(payload) = std::panic::catch_unwind(run) {
+        crate::core::wakers::discard(payload);
+    }
 }
 
 #[cfg(loom)]

@@ -82,8 +82,10 @@ pub(super) fn trigger(this: &Arc<Latch>, why: &Why) -> bool {
 pub(super) fn trigger_tree(this: &Arc<Latch>, why: &Why, unwound: &mut Unwound) -> bool {
     let first = Latch::close(this, why, unwound);
     if first {
-        // Once per trigger of a tree, not once per latch it reaches.
-        trace_trigger(this);
+        // Once per trigger of a tree, not once per latch it reaches. A
+        // subscriber is user code: its panic waits, like a waker's, until
+        // the cascade below is done.
+        unwound.catch(|| trace_trigger(this));
     }
     for_each_below(this, |latch| {
         // The ancestor's cause: its parent was closed before its list was

@@ -144,3 +144,43 @@ pub(crate) fn poll_pending<F: std::future::Future + Unpin>(fut: &mut F, waker: &
     let mut cx = std::task::Context::from_waker(waker);
     assert!(std::pin::Pin::new(fut).poll(&mut cx).is_pending());
 }
+
+/// Runs the test `name` (this test binary's, exact) in a child process, where
+/// `body` runs; here, in the parent, asserts that the child passed within
+/// `secs` seconds. For scenarios whose failure is an abort (a panic out of a
+/// function that cannot unwind, a double panic): the abort fails this test
+/// instead of killing the harness, and a hang fails it too.
+pub(crate) fn in_child(name: &str, secs: u64, body: impl FnOnce()) {
+    const CHILD: &str = "QUIESCENT_TEST_CHILD";
+    if std::env::var(CHILD).as_deref() == Ok(name) {
+        body();
+        return;
+    }
+    let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, name)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("child test process");
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("child status") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("child output");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            panic!("child {name} did not finish within {secs}s\nstderr:\n{stderr}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    let out = child.wait_with_output().expect("child output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        status.success() && stdout.contains("1 passed"),
+        "child {name} failed: {status:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+}
