@@ -1,6 +1,8 @@
 //! The tower layer's cost per request (issue "HTTP services"): a trivial
 //! service called and its response dropped, with no network, bare, behind
-//! `Shutdown::layer()` (unnamed and named), and behind the layer people
+//! `Shutdown::layer()` (unnamed and named), behind a layer that wraps the
+//! future and the body and counts nothing (the floor of any layer that holds
+//! a count until the body ends), and behind the layer people
 //! write by hand with tokio-util (a `TaskTracker` token per request, kept in
 //! the response body, and a `CancellationToken` checked for refusal). One
 //! thread, and every core at once on one shared latch.
@@ -222,6 +224,77 @@ where
     }
 }
 
+/// A layer that wraps the response future and the body as a counting layer
+/// must, with a refusal branch on a plain flag, and counts nothing: the
+/// floor of any layer that holds something until the body ends. A counting
+/// layer's cost over it is its counting's.
+#[derive(Clone)]
+struct WrapOnly<S> {
+    inner: S,
+    refuse: bool,
+}
+
+/// [`WrapOnly`]'s body: the inner body, `None` when refused.
+struct PlainBody<B>(Option<B>);
+
+impl<B: Body + Unpin> Body for PlainBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        match self.0.as_mut() {
+            Some(inner) => Pin::new(inner).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+}
+
+/// [`WrapOnly`]'s future: the inner one, `None` when refused.
+struct PlainFuture<F>(Option<F>);
+
+impl<F, B> Future for PlainFuture<F>
+where
+    F: Future<Output = Result<http::Response<B>, Infallible>> + Unpin,
+{
+    type Output = Result<http::Response<PlainBody<B>>, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Some(inner) = self.0.as_mut() else {
+            let mut refused = http::Response::new(PlainBody(None));
+            *refused.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+            return Poll::Ready(Ok(refused));
+        };
+        let Poll::Ready(response) = Pin::new(inner).poll(cx) else {
+            return Poll::Pending;
+        };
+        Poll::Ready(response.map(|response| response.map(|body| PlainBody(Some(body)))))
+    }
+}
+
+impl<S, B> Service<http::Request<()>> for WrapOnly<S>
+where
+    S: Service<http::Request<()>, Response = http::Response<B>, Error = Infallible>,
+    S::Future: Unpin,
+{
+    type Response = http::Response<PlainBody<B>>;
+    type Error = Infallible;
+    type Future = PlainFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<()>) -> Self::Future {
+        if black_box(self.refuse) {
+            return PlainFuture(None);
+        }
+        PlainFuture(Some(self.inner.call(request)))
+    }
+}
+
 /// One request: ready, call, poll the response future once, drop the
 /// response (and with it the body and its guard).
 fn request<S>(service: &mut S)
@@ -286,6 +359,13 @@ fn tower_layer(c: &mut Criterion) {
             };
         }
         variant!("bare", Hello);
+        variant!(
+            "wrap_only",
+            WrapOnly {
+                inner: Hello,
+                refuse: false
+            }
+        );
         variant!("quiescent_unnamed", shutdown.layer().layer(Hello));
         variant!("quiescent_named", shutdown.layer().named().layer(Hello));
         variant!("tokio_util_tracker", tracked());
@@ -304,6 +384,13 @@ fn tower_layer(c: &mut Criterion) {
         };
     }
     text_variant!("bare", HelloText);
+    text_variant!(
+        "wrap_only",
+        WrapOnly {
+            inner: HelloText,
+            refuse: false
+        }
+    );
     text_variant!("quiescent_unnamed", shutdown.layer().layer(HelloText));
     text_variant!(
         "tokio_util_tracker",
