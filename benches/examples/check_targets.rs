@@ -108,6 +108,30 @@ const TARGETS: &[(&str, Target)] = &[
         ),
     ),
     (
+        "tower layer, every core: at most one guard's cost over bare",
+        Target::Overhead(
+            "tower_layer_every_core/quiescent_unnamed",
+            "tower_layer_every_core/bare",
+            "guard_drop_contended/guard_busy",
+        ),
+    ),
+    (
+        "(not a DESIGN.md target) tower layer, one thread: at most one guard's cost over a layer that only wraps",
+        Target::Overhead(
+            "tower_layer_one_thread/quiescent_unnamed",
+            "tower_layer_one_thread/wrap_only",
+            "guard_drop/guard_busy",
+        ),
+    ),
+    (
+        "(not a DESIGN.md target) tower layer, every core: at most one guard's cost over a layer that only wraps",
+        Target::Overhead(
+            "tower_layer_every_core/quiescent_unnamed",
+            "tower_layer_every_core/wrap_only",
+            "guard_drop_contended/guard_busy",
+        ),
+    ),
+    (
         "tower layer, one thread: below a TaskTracker layer",
         Target::Faster(
             "tower_layer_one_thread/quiescent_unnamed",
