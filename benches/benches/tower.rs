@@ -1,17 +1,19 @@
 //! The tower layer's cost per request (issue "HTTP services"): a trivial
 //! service called and its response dropped, with no network, bare, behind
-//! `Shutdown::layer()` (unnamed and named), behind a layer that wraps the
-//! future and the body and counts nothing (the floor of any layer that holds
-//! a count until the body ends), and behind the layer people
-//! write by hand with tokio-util (a `TaskTracker` token per request, kept in
-//! the response body, and a `CancellationToken` checked for refusal). One
-//! thread, and every core at once on one shared latch.
+//! `Shutdown::layer()` (unnamed and named), behind two floors (a layer that
+//! wraps the future and the body and counts nothing, and the same layer
+//! counting requests with one raw atomic RMW to admit and one to release),
+//! and behind the layer people write by hand with tokio-util (a
+//! `TaskTracker` token per request, kept in the response body, and a
+//! `CancellationToken` checked for refusal). One thread, and every core at
+//! once on one shared latch.
 #![allow(clippy::disallowed_types)] // benches use std types directly
 
 use std::convert::Infallible;
 use std::future::{ready, Future, Ready};
 use std::hint::black_box;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Barrier;
 use std::task::{Context, Poll, Waker};
 use std::thread;
@@ -225,19 +227,66 @@ where
 }
 
 /// A layer that wraps the response future and the body as a counting layer
-/// must, with a refusal branch on a plain flag, and counts nothing: the
-/// floor of any layer that holds something until the body ends. A counting
-/// layer's cost over it is its counting's.
+/// must, and holds a [`Count`] per request from `call` until the body is
+/// dropped: with [`NoCount`] (`wrap_only`), the floor of any layer that
+/// holds something until the body ends; with [`RawCount`] (`wrap_raw_atomic`),
+/// the floor of any layer that counts requests, one raw atomic RMW to admit
+/// (the closed flag in the same word) and one to release.
 #[derive(Clone)]
-struct WrapOnly<S> {
+struct WrapOnly<S, C> {
     inner: S,
-    refuse: bool,
+    count: C,
 }
 
-/// [`WrapOnly`]'s body: the inner body, `None` when refused.
-struct PlainBody<B>(Option<B>);
+/// What [`WrapOnly`] holds per request.
+trait Count: Clone {
+    /// Held by the response future, then the body.
+    type Held;
+    /// `None`: refused.
+    fn admit(&self) -> Option<Self::Held>;
+}
 
-impl<B: Body + Unpin> Body for PlainBody<B> {
+/// Nothing counted: a refusal branch on a flag that is never set.
+#[derive(Clone)]
+struct NoCount;
+
+impl Count for NoCount {
+    type Held = ();
+
+    fn admit(&self) -> Option<()> {
+        (!black_box(false)).then_some(())
+    }
+}
+
+/// One count of a raw atomic word (bit 0: closed; the count in steps of 2).
+#[derive(Clone)]
+struct RawCount(&'static AtomicUsize);
+
+/// [`RawCount`]'s count, given back on drop.
+struct RawHeld(&'static AtomicUsize);
+
+impl Drop for RawHeld {
+    fn drop(&mut self) {
+        self.0.fetch_sub(2, Ordering::Release);
+    }
+}
+
+impl Count for RawCount {
+    type Held = RawHeld;
+
+    fn admit(&self) -> Option<RawHeld> {
+        if self.0.fetch_add(2, Ordering::Acquire) & 1 != 0 {
+            self.0.fetch_sub(2, Ordering::Release);
+            return None;
+        }
+        Some(RawHeld(self.0))
+    }
+}
+
+/// [`WrapOnly`]'s body: the inner body (`None` when refused) and the count.
+struct PlainBody<B, H>(Option<B>, Option<H>);
+
+impl<B: Body + Unpin, H: Unpin> Body for PlainBody<B, H> {
     type Data = B::Data;
     type Error = B::Error;
 
@@ -252,48 +301,55 @@ impl<B: Body + Unpin> Body for PlainBody<B> {
     }
 }
 
-/// [`WrapOnly`]'s future: the inner one, `None` when refused.
-struct PlainFuture<F>(Option<F>);
+/// [`WrapOnly`]'s future: the inner one (`None` when refused) and the count.
+struct PlainFuture<F, H>(Option<F>, Option<H>);
 
-impl<F, B> Future for PlainFuture<F>
+impl<F, B, H: Unpin> Future for PlainFuture<F, H>
 where
     F: Future<Output = Result<http::Response<B>, Infallible>> + Unpin,
 {
-    type Output = Result<http::Response<PlainBody<B>>, Infallible>;
+    type Output = Result<http::Response<PlainBody<B, H>>, Infallible>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let Some(inner) = self.0.as_mut() else {
-            let mut refused = http::Response::new(PlainBody(None));
+            let mut refused = http::Response::new(PlainBody(None, None));
             *refused.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
             return Poll::Ready(Ok(refused));
         };
         let Poll::Ready(response) = Pin::new(inner).poll(cx) else {
             return Poll::Pending;
         };
-        Poll::Ready(response.map(|response| response.map(|body| PlainBody(Some(body)))))
+        let held = self.1.take();
+        Poll::Ready(response.map(|response| response.map(|body| PlainBody(Some(body), held))))
     }
 }
 
-impl<S, B> Service<http::Request<()>> for WrapOnly<S>
+impl<S, B, C> Service<http::Request<()>> for WrapOnly<S, C>
 where
     S: Service<http::Request<()>, Response = http::Response<B>, Error = Infallible>,
     S::Future: Unpin,
+    C: Count,
+    C::Held: Unpin,
 {
-    type Response = http::Response<PlainBody<B>>;
+    type Response = http::Response<PlainBody<B, C::Held>>;
     type Error = Infallible;
-    type Future = PlainFuture<S::Future>;
+    type Future = PlainFuture<S::Future, C::Held>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: http::Request<()>) -> Self::Future {
-        if black_box(self.refuse) {
-            return PlainFuture(None);
+        match self.count.admit() {
+            Some(held) => PlainFuture(Some(self.inner.call(request)), Some(held)),
+            None => PlainFuture(None, None),
         }
-        PlainFuture(Some(self.inner.call(request)))
     }
 }
+
+/// The word of the `wrap_raw_atomic` rows (shared by every thread, as the
+/// latch is).
+static RAW: AtomicUsize = AtomicUsize::new(0);
 
 /// One request: ready, call, poll the response future once, drop the
 /// response (and with it the body and its guard).
@@ -363,7 +419,14 @@ fn tower_layer(c: &mut Criterion) {
             "wrap_only",
             WrapOnly {
                 inner: Hello,
-                refuse: false
+                count: NoCount
+            }
+        );
+        variant!(
+            "wrap_raw_atomic",
+            WrapOnly {
+                inner: Hello,
+                count: RawCount(&RAW)
             }
         );
         variant!("quiescent_unnamed", shutdown.layer().layer(Hello));
@@ -372,10 +435,8 @@ fn tower_layer(c: &mut Criterion) {
         variant!("tokio_util_tracker_eager", TrackedEager(tracked()));
         g.finish();
     }
-    // The same request with a two-word body (one thread): every response is
-    // then over 128 bytes, with the tracker's token as with quiescent's guard,
-    // so both move it with a `memcpy` call (the empty body's group does not
-    // show that: there only quiescent's, whose guard is two words, does).
+    // The same request with a two-word body (one thread): a response the
+    // size of a real one.
     let mut g = c.benchmark_group("tower_layer_text_body");
     macro_rules! text_variant {
         ($name:literal, $service:expr) => {
@@ -388,7 +449,14 @@ fn tower_layer(c: &mut Criterion) {
         "wrap_only",
         WrapOnly {
             inner: HelloText,
-            refuse: false
+            count: NoCount
+        }
+    );
+    text_variant!(
+        "wrap_raw_atomic",
+        WrapOnly {
+            inner: HelloText,
+            count: RawCount(&RAW)
         }
     );
     text_variant!("quiescent_unnamed", shutdown.layer().layer(HelloText));
