@@ -60,10 +60,25 @@ impl Wake for Counting {
     }
 }
 
-fn poll_pending(future: &mut (impl Future + Unpin), waker: impl Wake + Send + Sync + 'static) {
-    let waker = Waker::from(Arc::new(waker));
+fn poll_pending<W: Wake + Send + Sync + 'static>(
+    future: &mut (impl Future + Unpin),
+    waker: Arc<W>,
+) {
+    let waker = Waker::from(waker);
     let pending = Pin::new(future).poll(&mut Context::from_waker(&waker));
     assert!(pending.is_pending());
+}
+
+/// Three waiters of one event: the first's waker panics, the second's
+/// panics with a payload that panics when dropped, the third's counts (the
+/// counter returned).
+fn three_waiters<F: Future + Unpin>(mut waiter: impl FnMut() -> F) -> ([F; 3], Arc<Counting>) {
+    let mut waiters = [waiter(), waiter(), waiter()];
+    let counter = Arc::new(Counting::default());
+    poll_pending(&mut waiters[0], Arc::new(PanicWaker));
+    poll_pending(&mut waiters[1], Arc::new(PayloadPanicWaker));
+    poll_pending(&mut waiters[2], counter.clone());
+    (waiters, counter)
 }
 
 /// A destructor that drops the guard it holds under its own `catch_unwind`
@@ -91,7 +106,7 @@ fn a_vital_guards_trigger_survives_a_payload_that_panics_when_dropped() {
             let shutdown = Shutdown::new();
             let child = shutdown.child().unwrap();
             let mut triggered = shutdown.wait_triggered_async();
-            poll_pending(&mut triggered, PayloadPanicWaker);
+            poll_pending(&mut triggered, Arc::new(PayloadPanicWaker));
             let guard = shutdown.guard_named("vital").unwrap().vital();
             let caught = Arc::new(AtomicUsize::new(0));
             let counted = caught.clone();
@@ -125,7 +140,7 @@ fn a_runtime_dropped_while_unwinding_drops_its_vital_guards_without_abort() {
             quiet_panics();
             let shutdown = Shutdown::new();
             let mut triggered = shutdown.wait_triggered_async();
-            poll_pending(&mut triggered, PayloadPanicWaker);
+            poll_pending(&mut triggered, Arc::new(PayloadPanicWaker));
             let guard = shutdown.guard_named("task").unwrap().vital();
             let joined = std::thread::spawn(move || {
                 let runtime = tokio::runtime::Builder::new_current_thread()
@@ -162,16 +177,7 @@ fn a_second_wakers_payload_that_panics_on_drop_does_not_cut_the_release() {
             let child = parent.child().unwrap();
             let guard = child.guard().unwrap();
             parent.trigger();
-            let mut first = child.wait_drained_async();
-            let mut second = child.wait_drained_async();
-            let mut third = child.wait_drained_async();
-            let counter = Arc::new(Counting::default());
-            poll_pending(&mut first, PanicWaker);
-            poll_pending(&mut second, PayloadPanicWaker);
-            let waker = Waker::from(counter.clone());
-            assert!(Pin::new(&mut third)
-                .poll(&mut Context::from_waker(&waker))
-                .is_pending());
+            let (_waiters, counter) = three_waiters(|| child.wait_drained_async());
             let released = catch_unwind(AssertUnwindSafe(move || drop(guard)));
             let payload = released.expect_err("the first waker's panic is resumed");
             assert_eq!(
@@ -197,16 +203,7 @@ fn a_second_wakers_payload_that_panics_on_drop_does_not_cut_the_cascade() {
             quiet_panics();
             let parent = Shutdown::new();
             let child = parent.child().unwrap();
-            let mut first = parent.wait_triggered_async();
-            let mut second = parent.wait_triggered_async();
-            let mut third = parent.wait_triggered_async();
-            let counter = Arc::new(Counting::default());
-            poll_pending(&mut first, PanicWaker);
-            poll_pending(&mut second, PayloadPanicWaker);
-            let waker = Waker::from(counter.clone());
-            assert!(Pin::new(&mut third)
-                .poll(&mut Context::from_waker(&waker))
-                .is_pending());
+            let (_waiters, counter) = three_waiters(|| parent.wait_triggered_async());
             let triggered = catch_unwind(AssertUnwindSafe(|| parent.trigger()));
             assert!(triggered.is_err(), "the first waker's panic is resumed");
             assert_eq!(counter.0.load(Ordering::SeqCst), 1);
