@@ -41,10 +41,27 @@ impl Subscriber for Capture {
     fn exit(&self, _: &Id) {}
 }
 
+impl Capture {
+    /// Runs `f` with this capture as the thread's subscriber.
+    ///
+    /// A second dispatcher stays registered meanwhile (the anchor): with
+    /// exactly one registered, tracing-core computes the interest of a
+    /// callsite first reached now from the *reaching* thread's subscriber,
+    /// so a test of this binary on another thread, with none, would cache
+    /// "never" for one of our events and this capture would miss it
+    /// (tokio-rs/tracing#3611; seen once here under ASan). With two, the
+    /// interest is the union over every registered dispatcher, ours
+    /// included.
+    fn during<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _anchor = tracing::Dispatch::new(Capture::default());
+        tracing::subscriber::with_default(self.clone(), f)
+    }
+}
+
 #[test]
 fn trigger_stragglers_and_drain_are_traced() {
     let capture = Capture::default();
-    tracing::subscriber::with_default(capture.clone(), || {
+    capture.during(|| {
         let shutdown = Shutdown::new();
         let guard = shutdown.guard_named("ws-reader").unwrap();
         shutdown.trigger_with_reason("deploy");
@@ -74,7 +91,7 @@ fn trigger_stragglers_and_drain_are_traced() {
 #[test]
 fn a_tree_logs_its_trigger_once_and_a_polled_drain_warns_once() {
     let capture = Capture::default();
-    tracing::subscriber::with_default(capture.clone(), || {
+    capture.during(|| {
         let server = Shutdown::new();
         let readers = server.child_named("readers").unwrap();
         let _writers = server.child_named("writers").unwrap();
