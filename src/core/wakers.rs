@@ -358,8 +358,7 @@ impl Unwound {
 /// dropped would cut the operation short (the remaining wake-ups, the
 /// release chain, the cascade) or, inside a guard's drop while the thread
 /// unwinds, abort the process.
-pub(crate) fn discard(payload: Box<dyn Any + Send>) {
-    let mut payload = payload;
+pub(crate) fn discard(mut payload: Box<dyn Any + Send>) {
     for _ in 0..4 {
         match catch_unwind(AssertUnwindSafe(move || drop(payload))) {
             Ok(()) => return,

@@ -102,8 +102,14 @@ impl Cause {
                 let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     write!(text, "{other}").is_ok()
                 }));
-                if !matches!(written, Ok(true)) {
-                    text = "an error whose Display failed".to_owned();
+                match written {
+                    Ok(true) => {}
+                    Ok(false) => text = "an error whose Display failed".to_owned(),
+                    Err(payload) => {
+                        // Its payload may panic when dropped, too.
+                        crate::core::wakers::discard(payload);
+                        text = "an error whose Display failed".to_owned();
+                    }
                 }
                 Some(text.into())
             }

@@ -147,9 +147,13 @@ pub(super) fn run_recording_panic<T>(
         // panic hook when it happened): every other waiter is woken and
         // every count given back before the panic comes here.
         let name = spawned.and_then(|spawned| spawned.name);
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let released = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             release_deferred(hold, name);
         }));
+        if let Err(payload) = released {
+            // Its payload may panic when dropped, too.
+            crate::core::wakers::discard(payload);
+        }
     }
     drop(latch);
     match result {
