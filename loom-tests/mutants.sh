@@ -48,6 +48,8 @@ mutants=(
     # move the open count there (the drain returns under a live guard).
     "release-skips-drain|shutdown|last_guard_drop_vs_trigger"
     "release-skips-drain|shutdown|guard_clone_after_trigger_vs_drain"
+    # A clone's one-test acquire that misses a DRAINING word.
+    "clone-skips-drain|shutdown|guard_clone_after_trigger_vs_drain"
     "close-keeps-count|shutdown|last_guard_drop_vs_trigger"
     "close-keeps-count|shutdown|guard_vs_trigger"
     # A trigger waker registered after the trigger took the wakers is lost.

@@ -334,9 +334,19 @@ impl<N: Node> Hold<N> {
 impl<N: Node> Clone for Hold<N> {
     #[inline]
     fn clone(&self) -> Self {
-        // Our count keeps every level at one or more, so this is always A2
-        // (no reference changes hands); it is still the one counting path.
-        acquire_levels(self.node());
+        // Our count keeps every level at one or more, so this is always A2:
+        // one RMW and one test on a root node (a token's or an unnamed
+        // guard's whole clone), the ancestors out of line. Their order does
+        // not matter: every level is taken unconditionally, and our count
+        // keeps each of them alive and undrained meanwhile.
+        let node = self.node();
+        // The parent link is read before the RMW, which a load after it
+        // would have to wait for.
+        let parent = node.parent();
+        take_refs(node, node.core().acquire_another());
+        if let Some(parent) = parent {
+            acquire_other_levels(&**parent);
+        }
         Self {
             ptr: self.ptr,
             // SAFETY: our count keeps the node alive.
@@ -444,6 +454,17 @@ fn acquire_levels<N: Node>(node: &N) {
         level = n.parent().map(|p| &**p);
         let refs = n.core().acquire();
         take_refs(n, refs);
+    }
+}
+
+/// [`Hold::clone`]'s count on each ancestor, from `node` up: always A2, our
+/// count being on every level already.
+#[inline(never)]
+fn acquire_other_levels<N: Node>(node: &N) {
+    let mut level = Some(node);
+    while let Some(n) = level {
+        level = n.parent().map(|p| &**p);
+        take_refs(n, n.core().acquire_another());
     }
 }
 

@@ -60,6 +60,14 @@ pub(crate) const ONE: u64 = 1 << 33;
 /// open count always fits the drain field when the close moves it there.
 pub(crate) const MAX_COUNT: u64 = 1 << 29;
 
+/// The bits of a word whose open count is [`MAX_COUNT`] or more: an open
+/// increment that replaced such a word must take the overflow check.
+const NEAR_MAX: u64 = !(MAX_COUNT * ONE - 1);
+const _: () = assert!(
+    NEAR_MAX == 0b11 << 62,
+    "the overflow check tests the top two bits"
+);
+
 /// The order of a release's RMW (`Core::release`).
 #[inline(always)]
 fn release_order() -> Ordering {
@@ -228,6 +236,45 @@ impl Core {
         if prev & DRAINING != 0 {
             // The increment went to the unused open field; count it where
             // the drain looks.
+            return self.acquire_draining();
+        }
+        Self::admitted(prev)
+    }
+
+    /// Adds one hold beside one the caller owns on this core (a clone):
+    /// always transition A2, since the caller's own hold keeps the count at
+    /// one or more in whichever field counts it, so no reference changes
+    /// hands. One `fetch_add` and one test: a `DRAINING` word (the hold then
+    /// counts itself in the drain field with a second RMW) and a count
+    /// nearing [`MAX_COUNT`] share one cold path, which decides exactly as
+    /// [`acquire`](Self::acquire) would, so a caller whose count were at
+    /// zero after all would still be handed the references it owes.
+    ///
+    /// `Relaxed`: as [`acquire`](Self::acquire).
+    #[inline]
+    pub(crate) fn acquire_another(&self) -> Refs {
+        let prev = self.state.fetch_add(ONE, Ordering::Relaxed);
+        // Mutant: a clone after the close that is not counted where the
+        // drain looks.
+        let slow = if mutant::is("clone-skips-drain") {
+            NEAR_MAX
+        } else {
+            DRAINING | NEAR_MAX
+        };
+        if prev & slow != 0 {
+            return self.acquire_another_slow(prev);
+        }
+        debug_assert!(prev >= ONE, "a clone of a hold that is not counted");
+        Refs::NONE
+    }
+
+    /// [`acquire_another`](Self::acquire_another)'s increment that replaced
+    /// `prev`, a `DRAINING` word or one whose open count reached
+    /// [`MAX_COUNT`]: what [`acquire`](Self::acquire) decides after its RMW.
+    #[cold]
+    #[inline(never)]
+    fn acquire_another_slow(&self, prev: u64) -> Refs {
+        if prev & DRAINING != 0 {
             return self.acquire_draining();
         }
         Self::admitted(prev)
@@ -776,6 +823,31 @@ mod tests {
         assert!(core.wait(Until::Drained, Some(Instant::now())));
     }
 
+    /// A clone's one-test acquire decides as `acquire` does: in the open
+    /// field before the close, in the drain field after it (so the drain
+    /// waits for the clone), and one below the limit is still no overflow.
+    #[test]
+    fn acquire_another_counts_where_the_drain_looks() {
+        let core = Core::new();
+        assert_eq!(core.acquire(), Refs::NONE);
+        assert_eq!(core.acquire_another(), Refs::NONE);
+        assert_eq!(core.snapshot().count(), 2);
+        assert_eq!(core.close(), Some(Closing { holds_alive: true }));
+        assert_eq!(core.acquire_another(), Refs::NONE);
+        assert_eq!(core.snapshot().count(), 3);
+        for _ in 0..2 {
+            assert_eq!(core.release(false), Refs::NONE);
+        }
+        assert!(!core.snapshot().is_drained());
+        assert_eq!(core.release(false), Refs::NOTIFY);
+        assert!(core.snapshot().is_drained());
+
+        let below = Core::new();
+        below.state.store((MAX_COUNT - 1) * ONE, Ordering::Relaxed);
+        assert_eq!(below.acquire_another(), Refs::NONE);
+        assert_eq!(below.snapshot().count() as u64, MAX_COUNT);
+    }
+
     /// The overflow check aborts; run in a child process so the abort is
     /// observed rather than suffered.
     #[test]
@@ -789,10 +861,19 @@ mod tests {
             } else {
                 core.state.store(MAX_COUNT * ONE, Ordering::Relaxed);
             }
-            let _ = core.acquire();
+            if std::env::var_os("QUIESCENT_OVERFLOW_CLONE").is_some_and(|v| v == "1") {
+                let _ = core.acquire_another();
+            } else {
+                let _ = core.acquire();
+            }
             unreachable!("acquire past MAX_COUNT returned");
         }
-        for field in ["open", "drain"] {
+        for (field, clone) in [
+            ("open", false),
+            ("drain", false),
+            ("open", true),
+            ("drain", true),
+        ] {
             let exe = std::env::current_exe().unwrap();
             let out = std::process::Command::new(exe)
                 .args([
@@ -801,6 +882,7 @@ mod tests {
                     "--nocapture",
                 ])
                 .env("QUIESCENT_OVERFLOW_CHILD", field)
+                .env("QUIESCENT_OVERFLOW_CLONE", if clone { "1" } else { "" })
                 .output()
                 .unwrap();
             assert!(!out.status.success(), "{field}: {out:?}");
