@@ -50,6 +50,7 @@ mutants=(
     "release-skips-drain|shutdown|guard_clone_after_trigger_vs_drain"
     # A clone's one-test acquire that misses a DRAINING word.
     "clone-skips-drain|shutdown|guard_clone_after_trigger_vs_drain"
+    "clone-skips-drain|clone_adversary|adv_child_clone_vs_root_trigger_and_drain"
     "close-keeps-count|shutdown|last_guard_drop_vs_trigger"
     "close-keeps-count|shutdown|guard_vs_trigger"
     # A trigger waker registered after the trigger took the wakers is lost.

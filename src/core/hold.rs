@@ -73,7 +73,7 @@
 //! |---|---|---|---|
 //! | A0 | admission (`fetch_add`) on a `CLOSED` word | count unchanged (only the unused open field rises) | none: refused, and never backed out |
 //! | A1 | acquire (`fetch_add`) | count 0 → 1 | the acquirer pays the collective one if unanchored, the notify one if `CLOSED` |
-//! | A2 | acquire | count n → n+1, n ≥ 1 | none: the fast path |
+//! | A2 | acquire; a clone's `acquire_another` is always A2 (the cloned hold counts already) and tests only for `DRAINING` and overflow | count n → n+1, n ≥ 1 | none: the fast path |
 //! | A2' | acquire if busy (compare-exchange, the signal policy's look) | count n → n+1 only if n ≥ 1 | none; refused at zero, so it never revives a drained word |
 //! | R1 | release (`fetch_sub`) | count 1 → 0 | the releaser owns the collective one if unanchored, the notify one if `CLOSED`; it announces the drain *before* giving the notify one back |
 //! | R2 | release | count n+1 → n, n ≥ 1; or 1 → 0 anchored and open | none: the fast path |
